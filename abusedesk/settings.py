@@ -1,0 +1,277 @@
+"""Settings for abusedesk, read from the environment only.
+
+Defaults run `make run` and `make test` on a fresh clone (SQLite under ./var, a random-per-checkout
+secret, DEBUG on). `ABUSEDESK_ENV=production` turns DEBUG off and refuses unsafe values loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("ABUSEDESK_VAR_DIR", BASE_DIR / "var"))
+TESTING = "pytest" in sys.modules
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {value!r}")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envsecret(name: str, *, production: bool, dev_default: str) -> str:
+    """A secret from the environment; in production a missing or short one is an error."""
+    value = os.environ.get(name, "")
+    if value:
+        if production and len(value) < 32:
+            raise ImproperlyConfigured(f"{name} must be at least 32 characters in production")
+        return value
+    if production:
+        raise ImproperlyConfigured(f"{name} must be set in production")
+    return dev_default
+
+
+PRODUCTION = os.environ.get("ABUSEDESK_ENV", "development") == "production"
+DEBUG = envbool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when ABUSEDESK_ENV=production")
+
+SECRET_KEY = envsecret(
+    "SECRET_KEY",
+    production=PRODUCTION,
+    dev_default="dev-only-insecure-key-" + str(BASE_DIR),
+)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "anymail",
+    "django_htmx",
+    "django_q",
+    "abusedesk",
+    "reports",
+    "moderation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "abusedesk.urls"
+WSGI_APPLICATION = "abusedesk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite is the zero-setup default. WAL, IMMEDIATE transactions and a lock timeout are what keep
+# the q-cluster and the web process from failing with "database is locked" (see STACK-NOTES).
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'abusedesk.sqlite3'}")
+try:
+    _default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    if _default_db["NAME"] not in ("", ":memory:"):
+        Path(_default_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _default_db["OPTIONS"] = {**SQLITE_OPTIONS, **_default_db.get("OPTIONS", {})}
+    _default_db["CONN_MAX_AGE"] = 0
+    _default_db.setdefault("TEST", {})
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+MEDIA_ROOT = Path(os.environ.get("ABUSEDESK_MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media-not-served/"
+
+# Raw mail and attachments go through Django's storage API, so S3-compatible storage
+# (django-storages) can back them by setting ABUSEDESK_STORAGE_BACKEND and its OPTIONS.
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get("ABUSEDESK_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+LOGIN_URL = "moderation:login"
+LOGIN_REDIRECT_URL = "moderation:queue"
+
+# Security headers; the cookies are secure whenever we are not on a developer's laptop.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", default=False)
+if envbool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# The abuse address: where reports arrive and what our replies come from.
+ABUSEDESK_ADDRESS = os.environ.get("ABUSEDESK_ADDRESS", "abuse@abusedesk.localhost")
+ABUSEDESK_NAME = os.environ.get("ABUSEDESK_NAME", "Abuse desk")
+DEFAULT_FROM_EMAIL = f"{ABUSEDESK_NAME} <{ABUSEDESK_ADDRESS}>"
+SERVER_EMAIL = ABUSEDESK_ADDRESS
+
+# Intake limits (SECURITY.md section 3). Raw mail over ABUSEDESK_MAX_RAW_BYTES is stored
+# but not parsed; the webhook views accept bodies up to the hard cap.
+ABUSEDESK_MAX_RAW_BYTES = envint("ABUSEDESK_MAX_RAW_BYTES", 50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+ABUSEDESK_WEBHOOK_MAX_BYTES = envint("ABUSEDESK_WEBHOOK_MAX_BYTES", 70 * 1024 * 1024)
+ABUSEDESK_PROCESS_MAX_ATTEMPTS = envint("ABUSEDESK_PROCESS_MAX_ATTEMPTS", 3)
+
+# SMTP/LMTP intake (manage.py smtpd) and IMAP polling (manage.py fetch_mail).
+ABUSEDESK_SMTP_HOST = os.environ.get("ABUSEDESK_SMTP_HOST", "127.0.0.1")
+ABUSEDESK_SMTP_PORT = envint("ABUSEDESK_SMTP_PORT", 2525)
+ABUSEDESK_SMTP_RECIPIENTS = envlist("ABUSEDESK_SMTP_RECIPIENTS", [])
+ABUSEDESK_IMAP_URL = os.environ.get("ABUSEDESK_IMAP_URL", "")
+ABUSEDESK_IMAP_FOLDER = os.environ.get("ABUSEDESK_IMAP_FOLDER", "INBOX")
+ABUSEDESK_IMAP_DONE_FOLDER = os.environ.get("ABUSEDESK_IMAP_DONE_FOLDER", "")
+
+# django-anymail: inbound webhooks need basic auth (WEBHOOK_SECRET "user:pass", comma-separated
+# for rotation) and, where the provider signs, its signing key.
+_webhook_secret = envlist("ANYMAIL_WEBHOOK_SECRET", [])
+if PRODUCTION and not _webhook_secret:
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be set in production (user:password)")
+ANYMAIL = {
+    "WEBHOOK_SECRET": _webhook_secret or ["abusedesk:dev-webhook-secret"],
+    "MAILGUN_WEBHOOK_SIGNING_KEY": os.environ.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+    "MAILERSEND_INBOUND_SECRET": os.environ.get("MAILERSEND_INBOUND_SECRET", ""),
+    "MANDRILL_WEBHOOK_KEY": os.environ.get("MANDRILL_WEBHOOK_KEY", ""),
+    "MANDRILL_WEBHOOK_URL": os.environ.get("MANDRILL_WEBHOOK_URL", ""),
+    "POSTAL_WEBHOOK_KEY": os.environ.get("POSTAL_WEBHOOK_KEY", ""),
+    "RESEND_INBOUND_SECRET": os.environ.get("RESEND_INBOUND_SECRET", ""),
+    "RESEND_API_KEY": os.environ.get("RESEND_API_KEY", ""),
+}
+ANYMAIL = {key: value for key, value in ANYMAIL.items() if value}
+
+# Outbound mail. Django 6.1's MAILERS replaces EMAIL_BACKEND; any anymail backend plugs in here.
+MAILERS = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "ABUSEDESK_MAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend",
+        ),
+    },
+}
+
+# django-q2. The ORM broker needs nothing else; set REDIS_URL to scale out on Redis.
+# save_limit=0 keeps successful results without the per-task pruning query that caps SQLite
+# throughput (STACK-NOTES); failures are always kept.
+Q_CLUSTER = {
+    "name": "abusedesk",
+    "workers": envint("ABUSEDESK_Q_WORKERS", 2),
+    "timeout": envint("ABUSEDESK_Q_TIMEOUT", 120),
+    "retry": envint("ABUSEDESK_Q_TIMEOUT", 120) + 60,
+    "max_attempts": envint("ABUSEDESK_Q_MAX_ATTEMPTS", 3),
+    "save_limit": 0,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": 0.2,
+    "label": "Tasks",
+    "sync": envbool("ABUSEDESK_TASKS_SYNC", default=TESTING),
+}
+if os.environ.get("REDIS_URL"):
+    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+else:
+    Q_CLUSTER["orm"] = "default"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "abusedesk API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}
+
+# Per-message processing budget (SECURITY rule 7) and the header our own mail carries.
+ABUSEDESK_PROCESS_SECONDS = envint("ABUSEDESK_PROCESS_SECONDS", 10)
+ABUSEDESK_LOOP_MARKER = os.environ.get("ABUSEDESK_LOOP_MARKER", ABUSEDESK_ADDRESS)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from anymail import urls as anymail_urls
+from django.contrib import admin
+from django.urls import include, path
+from django.urls.resolvers import URLPattern
+
+from reports.webhooks import capped
+
+
+def _capped_anymail_patterns() -> list[URLPattern]:
+    return [
+        URLPattern(p.pattern, capped(p.callback), p.default_args, p.name)
+        for p in anymail_urls.urlpatterns
+        if isinstance(p, URLPattern)
+    ]
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("webhooks/anymail/", include((_capped_anymail_patterns(), "anymail"))),
+]

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from reports.models import Case, Entity, Report, Reporter
+
+
+class PolicyCategory(models.TextChoices):
+    TERRORISM = "terrorism", _("terrorism / violent extremism")
+    CSAM = "csam", _("child sexual abuse material")
+    VIOLENCE = "violence", _("violence")
+    ILLEGAL_GOODS = "illegal_goods", _("illegal goods")
+    FRAUD = "fraud", _("fraud / scam")
+    SPAM = "spam", _("spam")
+    IP = "intellectual_property", _("intellectual property")
+    OTHER = "other", _("other")
+
+
+class DeclineReason(models.TextChoices):
+    NO_VIOLATION = "no_violation", _("no violation")
+    OUT_OF_SCOPE = "out_of_scope", _("out of scope (private chat)")
+    PROTECTED_SPEECH = "protected_speech", _("protected speech")
+    DUPLICATE = "duplicate", _("duplicate")
+    NOT_ENOUGH_INFORMATION = "not_enough_information", _("not enough information")
+
+
+class AuditAction(models.TextChoices):
+    CASE_ASSIGNED = "case.assigned", _("case assigned")
+    CASE_STATUS_CHANGED = "case.status_changed", _("case status changed")
+    CASE_PRIORITY_CHANGED = "case.priority_changed", _("case priority changed")
+    CASE_CATEGORY_CHANGED = "case.category_changed", _("case category changed")
+    CASE_DECLINED = "case.declined", _("case declined")
+    CASE_MERGED = "case.merged", _("case merged")
+    CASE_NOTE_ADDED = "case.note_added", _("note added")
+    REPORT_MOVED = "report.moved", _("report moved")
+    ENTITY_BLOCKED = "entity.blocked", _("entity blocked")
+    ENTITY_UNBLOCKED = "entity.unblocked", _("entity unblocked")
+    ENTITY_SPLIT = "entity.split", _("entity split into its own case")
+    REPLY_QUEUED = "reply.queued", _("reply queued")
+    TEMPLATE_SAVED = "template.saved", _("reply template saved")
+    STAFF_CHANGED = "staff.changed", _("staff member changed")
+
+
+class AuditEntry(models.Model):
+    """Append-only: the database refuses UPDATE and DELETE; each row hashes its predecessor."""
+
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    actor_label = models.CharField(max_length=150, help_text=_("Username, API client or 'system' at the time."))
+    action = models.CharField(max_length=40, choices=AuditAction.choices, db_index=True)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries")
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries")
+    report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries")
+    data = models.JSONField(default=dict)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit entries cannot be deleted")
+
+
+class Decision(models.Model):
+    """A block, unblock or decline, with the statement of reasons the desk owes its users."""
+
+    class Kind(models.TextChoices):
+        BLOCK = "block", _("block")
+        UNBLOCK = "unblock", _("unblock")
+        DECLINE = "decline", _("decline")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions")
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions")
+    category = models.CharField(max_length=32, choices=PolicyCategory.choices, blank=True, default="")
+    decline_reason = models.CharField(max_length=32, choices=DeclineReason.choices, blank=True, default="")
+    statement = models.TextField(help_text=_("Statement of reasons."))
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="decisions")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ReplyTemplate(models.Model):
+    """A reply to reporters in one language; placeholders are filled as data, never as template code."""
+
+    class Purpose(models.TextChoices):
+        ACKNOWLEDGEMENT = "acknowledgement", _("acknowledgement of receipt")
+        BLOCKED = "blocked", _("entity blocked")
+        DECLINED = "declined", _("declined")
+        OTHER = "other", _("other")
+
+    name = models.CharField(max_length=100)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.OTHER)
+    language = models.CharField(max_length=8)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="reply_template_name_language")]
+        ordering = ["name", "language"]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.language}]"
+
+
+class Reply(models.Model):
+    """One outbound mail to one reporter, and its delivery state."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        DELIVERED = "delivered", _("delivered")
+        BOUNCED = "bounced", _("bounced")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="replies")
+    reporter = models.ForeignKey(Reporter, on_delete=models.PROTECT, related_name="replies")
+    in_reply_to_report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.PROTECT, related_name="replies")
+    template = models.ForeignKey(ReplyTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="replies")
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    message_id = models.CharField(max_length=998, unique=True)
+    automatic = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    esp_message_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "replies"
+
+
+class Note(models.Model):
+    """An internal note on a case; never sent to reporters."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notes")
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]

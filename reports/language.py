@@ -1,0 +1,27 @@
+"""Language detection for report text, with py3langid's bundled model (nothing downloaded)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+# Text shorter than this (in letters) is guessed wrong too often to be worth a label.
+MIN_LETTERS = 12
+MIN_CONFIDENCE = 0.5
+_URLISH = re.compile(r"\S*(?:://|www\.|t\.me|@)\S*")
+
+
+@cache
+def _identifier() -> LanguageIdentifier:
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text's language, or "" when it cannot be told reliably."""
+    sample = _URLISH.sub(" ", text[:5000])
+    if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
+        return ""
+    language, confidence = _identifier().classify(sample)
+    return str(language) if confidence >= MIN_CONFIDENCE else ""

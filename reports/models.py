@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class InboundMessage(models.Model):
+    """One delivery of raw mail exactly as received; stored before anything parses it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSED = "processed", _("processed")
+        FAILED = "failed", _("failed")
+        IGNORED = "ignored", _("ignored")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    received_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=64, help_text=_("webhook:<provider>, cli, smtp, imap, api"))
+    raw = models.FileField(upload_to="inbound/", max_length=255)
+    raw_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, unique=True)
+    provider_event_id = models.CharField(max_length=255, blank=True, default="")
+    envelope_sender = models.CharField(max_length=320, blank=True, default="")
+    envelope_recipient = models.CharField(max_length=320, blank=True, default="")
+    # Filled by processing (not at storage time: nothing is parsed before the bytes are safe).
+    message_id = models.CharField(max_length=998, blank=True, default="", db_index=True)
+    content_sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="redeliveries"
+    )
+    message_id_collision = models.BooleanField(
+        default=False, help_text=_("Another message with this Message-ID but different content exists.")
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "provider_event_id"],
+                condition=~models.Q(provider_event_id=""),
+                name="inbound_unique_provider_event",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.source} {self.state}"
+
+
+class Reporter(models.Model):
+    """A sender address; the identity we answer, never taken from Reply-To."""
+
+    email = models.CharField(max_length=320, unique=True)
+    display_name = models.CharField(max_length=200, blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    report_count = models.PositiveIntegerField(default=0)
+    trusted = models.BooleanField(default=False, help_text=_("Trusted flagger: reports get priority."))
+    muted = models.BooleanField(default=False, help_text=_("Abuses the desk: reports are kept, never answered."))
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Entity(models.Model):
+    """A reported object on the platform, one row per canonical URL."""
+
+    class Kind(models.TextChoices):
+        CHANNEL_OR_GROUP = "channel_or_group", _("channel or group")
+        BOT = "bot", _("bot")
+        USER = "user", _("user")
+        STICKER_SET = "sticker_set", _("sticker set")
+        EMOJI_SET = "emoji_set", _("emoji set")
+        INVITE = "invite", _("invite link")
+        PRIVATE_CHAT = "private_chat", _("private chat")
+        ACCOUNT = "account", _("account (kind unknown)")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        BLOCKED = "blocked", _("blocked")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    url = models.CharField(max_length=300, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    lookalike = models.BooleanField(
+        default=False, help_text=_("Seen only in a look-alike or mixed-script spelling.")
+    )
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    report_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "entities"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Case(models.Model):
+    """The unit of moderators' work: reports about a set of entities."""
+
+    class Status(models.TextChoices):
+        NEW = "new", _("new")
+        OPEN = "open", _("open")
+        WAITING = "waiting", _("waiting")
+        ACTIONED = "actioned", _("actioned")
+        DECLINED = "declined", _("declined")
+
+    OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING)
+
+    class Priority(models.IntegerChoices):
+        LOW = 0, _("low")
+        NORMAL = 1, _("normal")
+        HIGH = 2, _("high")
+        URGENT = 3, _("urgent")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(max_length=20, unique=True, blank=True, null=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    category = models.CharField(max_length=32, blank=True, default="")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_cases"
+    )
+    entities = models.ManyToManyField(Entity, related_name="cases", blank=True)
+    parse_error = models.CharField(max_length=500, blank=True, default="")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_cases"
+    )
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
+    last_report_at = models.DateTimeField(db_index=True)
+    report_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_report_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.reference or f"case {self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class Report(models.Model):
+    """What one inbound message says, threaded into a case (automatic mail has none)."""
+
+    class Kind(models.TextChoices):
+        REPORT = "report", _("report")
+        FOLLOW_UP = "follow_up", _("follow-up")
+        AUTOMATIC = "automatic", _("automatic")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    inbound = models.OneToOneField(InboundMessage, on_delete=models.PROTECT, related_name="report")
+    reporter = models.ForeignKey(Reporter, on_delete=models.PROTECT, related_name="reports")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.PROTECT, related_name="reports")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.REPORT)
+    subject = models.CharField(max_length=998, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    message_id = models.CharField(max_length=998, blank=True, default="", db_index=True)
+    in_reply_to = models.CharField(max_length=998, blank=True, default="")
+    references = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    entities = models.ManyToManyField(Entity, through="ReportEntity", related_name="reports", blank=True)
+    automatic_reason = models.CharField(max_length=200, blank=True, default="")
+    auth_results = models.JSONField(default=dict, blank=True)
+    arf = models.JSONField(null=True, blank=True)
+    # Threading notes for the moderator ("references another reporter's mail", "token not valid").
+    notes = models.JSONField(default=list, blank=True)
+    defects = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} ({self.kind})"
+
+
+class ReportEntity(models.Model):
+    """An entity named by a report, with how it was spelled there."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE)
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT)
+    seen_as = models.CharField(max_length=300)
+    source = models.CharField(max_length=16)
+    defanged = models.BooleanField(default=False)
+    lookalike = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["report", "entity"], name="report_entity_unique")]
+
+
+class Attachment(models.Model):
+    """A file of a report; never executed, never extracted, served only as a download."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    declared_type = models.CharField(max_length=255, blank=True, default="")
+    content_type = models.CharField(max_length=255, help_text=_("Sniffed from the bytes."))
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    file = models.FileField(upload_to="attachments/", max_length=255)
+    is_inline = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class OutboundMessageId(models.Model):
+    """A Message-ID of mail we sent, registered by moderation so threading stays inside reports."""
+
+    message_id = models.CharField(max_length=998, unique=True)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="outbound_ids")
+    reporter = models.ForeignKey(Reporter, on_delete=models.PROTECT, related_name="outbound_ids")
+    created_at = models.DateTimeField()

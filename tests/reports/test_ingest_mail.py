@@ -1,0 +1,95 @@
+"""The MTA pipe and file intake: `manage.py ingest_mail`."""
+
+from __future__ import annotations
+
+import io
+import mailbox
+import os
+import sys
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from reports.models import InboundMessage, Report
+from reports.rawstore import read_blob
+from tests.mail import build_mail
+
+
+def _pipe(monkeypatch: pytest.MonkeyPatch, data: bytes, *args: str) -> int:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("ingest_mail", *args)
+    return int(exit_info.value.code or 0)
+
+
+@pytest.mark.django_db
+def test_pipe_stores_the_exact_bytes_and_exits_0(monkeypatch):
+    raw = build_mail()
+    assert _pipe(monkeypatch, raw) == 0
+    message = InboundMessage.objects.get()
+    assert (message.source, message.state) == ("pipe", InboundMessage.State.PENDING)
+    assert read_blob(message.raw.name) == raw
+
+
+@pytest.mark.django_db
+def test_pipe_with_sync_processes_the_message(monkeypatch):
+    assert _pipe(monkeypatch, build_mail(), "--sync") == 0
+    assert Report.objects.get().case is not None
+
+
+@pytest.mark.django_db
+def test_pipe_exits_65_for_data_that_is_not_mail(monkeypatch):
+    assert _pipe(monkeypatch, b"\x89PNG\r\n\x1a\n\x00\x00binary") == 65
+    assert _pipe(monkeypatch, b"") == 65
+    assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_pipe_exits_75_when_the_message_cannot_be_stored(monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("reports.management.commands.ingest_mail.do_store_inbound", broken)
+    assert _pipe(monkeypatch, build_mail()) == 75
+
+
+@pytest.mark.django_db
+def test_files_mbox_and_maildir_are_stored_with_a_summary(tmp_path, capsys):
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(build_mail("t.me/one_channel", message_id="<1@example.org>"))
+    box = mailbox.mbox(tmp_path / "box.mbox")
+    box.add(build_mail("From the start\nFrom here on t.me/two_channel", message_id="<2@example.org>"))
+    box.add(build_mail("t.me/three_channel", message_id="<3@example.org>"))
+    box.flush()
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(build_mail("t.me/four_channel", message_id="<4@example.org>"))
+    call_command("ingest_mail", str(eml), str(eml), "--mbox", str(tmp_path / "box.mbox"), "--maildir", str(tmp_path / "Maildir"))
+    assert InboundMessage.objects.count() == 4
+    assert "duplicates 1, stored 4" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_maildir_symlinks_are_not_followed(tmp_path):
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(build_mail())
+    secret = tmp_path / "secret.eml"
+    secret.write_bytes(build_mail("secret", message_id="<secret@example.org>"))
+    os.symlink(secret, tmp_path / "Maildir" / "new" / "link")
+    call_command("ingest_mail", "--maildir", str(tmp_path / "Maildir"))
+    assert InboundMessage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_sync_flag_reports_processing_states(tmp_path, capsys):
+    eml = tmp_path / "auto.eml"
+    eml.write_bytes(build_mail(headers={"Auto-Submitted": "auto-replied"}))
+    call_command("ingest_mail", "--sync", str(eml))
+    assert "processed: processed 1" in capsys.readouterr().out
+    assert Report.objects.get().kind == Report.Kind.AUTOMATIC
+
+
+@pytest.mark.django_db
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("ingest_mail", str(tmp_path / "nope.eml"))

@@ -1,0 +1,105 @@
+"""Processing: failures stay visible, reprocessing recovers, limits hold."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from reports.actions import do_process_inbound, do_store_inbound
+from reports.models import InboundMessage, Report
+from reports.tasks import process_inbound, sweep_inbound
+from tests.mail import build_mail
+
+
+@pytest.mark.django_db
+def test_a_failing_message_is_marked_failed_with_its_error_then_reprocessed(monkeypatch, capsys):
+    stored = do_store_inbound(build_mail(), source="cli", enqueue=False).message
+
+    def explode(*args, **kwargs):
+        raise ValueError("parser exploded")
+
+    monkeypatch.setattr("reports.actions.parse_message", explode)
+    failed = do_process_inbound(stored.pk)
+    assert failed.state == InboundMessage.State.FAILED
+    assert failed.error == "ValueError: parser exploded"
+    assert failed.attempts == 1
+    assert not Report.objects.exists()
+
+    monkeypatch.undo()
+    call_command("reprocess", "--failed")
+    message = InboundMessage.objects.get(pk=stored.pk)
+    assert message.state == InboundMessage.State.PROCESSED
+    assert message.error == ""
+    assert Report.objects.count() == 1
+    assert f"#{stored.pk}: processed" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_one_bad_mail_does_not_stop_the_others(monkeypatch):
+    good = do_store_inbound(build_mail("t.me/good_channel", message_id="<g@example.org>"), source="cli", enqueue=False)
+    bad = do_store_inbound(build_mail("t.me/bad_channel", message_id="<b@example.org>"), source="cli", enqueue=False)
+    real = __import__("reports.actions", fromlist=["parse_message"]).parse_message
+
+    def picky(raw, **kwargs):
+        if b"bad_channel" in raw:
+            raise RuntimeError("boom")
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr("reports.actions.parse_message", picky)
+    assert process_inbound(bad.message.pk) == InboundMessage.State.FAILED
+    assert process_inbound(good.message.pk) == InboundMessage.State.PROCESSED
+
+
+@pytest.mark.django_db
+def test_processing_twice_is_harmless():
+    stored = do_store_inbound(build_mail(), source="cli", enqueue=False).message
+    do_process_inbound(stored.pk)
+    do_process_inbound(stored.pk)
+    assert Report.objects.count() == 1
+    assert Report.objects.get().case.report_count == 1
+
+
+@pytest.mark.django_db
+def test_a_message_over_the_size_limit_is_kept_but_not_parsed(settings):
+    settings.ABUSEDESK_MAX_RAW_BYTES = 100
+    stored = do_store_inbound(build_mail("x" * 500), source="cli", enqueue=False).message
+    message = do_process_inbound(stored.pk)
+    assert message.state == InboundMessage.State.FAILED
+    assert "too large" in message.error
+    assert message.raw_size > 100
+
+
+@pytest.mark.django_db
+def test_reprocess_rejects_unknown_ids():
+    with pytest.raises(CommandError, match="no inbound message with id 999"):
+        call_command("reprocess", "999")
+
+
+@pytest.mark.django_db
+def test_sweeper_retries_failed_messages_with_back_off(monkeypatch):
+    stored = do_store_inbound(build_mail(), source="cli", enqueue=False).message
+    InboundMessage.objects.filter(pk=stored.pk).update(state=InboundMessage.State.FAILED, attempts=1, processed_at=None)
+    queued: list[int] = []
+    monkeypatch.setattr("reports.tasks.enqueue_processing", queued.append)
+    assert sweep_inbound() == 1
+    assert queued == [stored.pk]
+    assert InboundMessage.objects.get(pk=stored.pk).state == InboundMessage.State.PENDING
+
+
+@pytest.mark.django_db
+def test_sweeper_gives_up_after_the_attempt_limit(monkeypatch, settings):
+    stored = do_store_inbound(build_mail(), source="cli", enqueue=False).message
+    InboundMessage.objects.filter(pk=stored.pk).update(
+        state=InboundMessage.State.FAILED, attempts=settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS
+    )
+    monkeypatch.setattr("reports.tasks.enqueue_processing", lambda pk: None)
+    assert sweep_inbound() == 0
+
+
+@pytest.mark.django_db
+def test_store_queues_processing_on_commit(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = do_store_inbound(build_mail(), source="cli").message
+    # Under pytest the q-cluster runs tasks synchronously (settings.Q_CLUSTER["sync"]).
+    assert InboundMessage.objects.get(pk=stored.pk).state == InboundMessage.State.PROCESSED

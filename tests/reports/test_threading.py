@@ -1,0 +1,190 @@
+"""DESIGN's threading rules, one by one, through the real intake path."""
+
+from __future__ import annotations
+
+from reports.actions import do_register_outbound_message_id
+from reports.models import Case, Entity, InboundMessage, Report
+from reports.tokens import make_case_token
+from tests.mail import build_mail
+
+
+def test_first_report_opens_a_new_case_with_its_entity(ingest):
+    message = ingest(build_mail("Block t.me/Execution_News please"))
+    report = message.report
+    assert message.state == InboundMessage.State.PROCESSED
+    assert report.kind == Report.Kind.REPORT
+    assert report.case.reference == f"AD-{report.case.pk:06d}"
+    assert report.case.status == Case.Status.NEW
+    assert [e.url for e in report.case.entities.all()] == ["https://t.me/execution_news"]
+
+
+def test_redelivery_of_the_same_bytes_stores_nothing_new(ingest):
+    raw = build_mail()
+    first = ingest(raw)
+    second = ingest(raw)
+    assert first.pk == second.pk
+    assert InboundMessage.objects.count() == 1
+    assert Report.objects.count() == 1
+
+
+def test_same_message_id_same_sender_same_content_is_ignored_as_redelivery(ingest):
+    raw = build_mail()
+    first = ingest(raw)
+    again = ingest(b"Received: from relay2.example.net\n" + raw)
+    assert again.state == InboundMessage.State.IGNORED
+    assert again.duplicate_of == first
+    assert Report.objects.count() == 1
+
+
+def test_same_message_id_with_different_content_is_kept_and_flagged(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    second = ingest(build_mail("Block t.me/second_channel"))
+    assert second.state == InboundMessage.State.PROCESSED
+    assert second.message_id_collision
+    assert not InboundMessage.objects.get(pk=first.pk).message_id_collision
+    assert Report.objects.count() == 2
+    assert "Message-ID" in second.report.notes[0]
+
+
+def test_reply_to_own_earlier_report_is_a_follow_up_in_that_case(ingest):
+    first = ingest(build_mail("Block t.me/first_channel", message_id="<a@example.org>"))
+    follow = ingest(
+        build_mail(
+            "Also t.me/backup_channel",
+            message_id="<b@example.org>",
+            headers={"In-Reply-To": "<a@example.org>", "References": "<a@example.org>"},
+        )
+    )
+    assert follow.report.kind == Report.Kind.FOLLOW_UP
+    assert follow.report.case == first.report.case
+    assert set(first.report.case.entities.values_list("url", flat=True)) == {
+        "https://t.me/first_channel",
+        "https://t.me/backup_channel",
+    }
+
+
+def test_reply_to_our_outbound_mail_to_this_sender_is_a_follow_up(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    case = first.report.case
+    do_register_outbound_message_id("<reply-1@abusedesk.localhost>", case=case, reporter=first.report.reporter)
+    follow = ingest(
+        build_mail("Thanks! Nothing new.", message_id="<c@example.org>", headers={"In-Reply-To": "<reply-1@abusedesk.localhost>"})
+    )
+    assert follow.report.kind == Report.Kind.FOLLOW_UP
+    assert follow.report.case == case
+
+
+def test_reference_to_someone_elses_mail_never_attaches_silently(ingest):
+    victim = ingest(build_mail("Block t.me/first_channel", message_id="<victim@example.org>"))
+    stranger = ingest(
+        build_mail(
+            "Nothing to see",
+            sender="stranger@evil.example",
+            message_id="<s@evil.example>",
+            headers={"In-Reply-To": "<victim@example.org>"},
+        )
+    )
+    assert stranger.report.case != victim.report.case
+    assert stranger.report.kind == Report.Kind.REPORT
+    assert any(victim.report.case.reference in note for note in stranger.report.notes)
+
+
+def test_valid_token_from_a_reporter_on_the_case_threads_there(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    case = first.report.case
+    token = make_case_token(case.reference)
+    follow = ingest(build_mail("more info, no links", subject=f"Re: [{token}] your report", message_id="<t@example.org>"))
+    assert follow.report.case == case
+    assert follow.report.kind == Report.Kind.FOLLOW_UP
+
+
+def test_token_in_plus_address_threads_too(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    case = first.report.case
+    to = f"abuse+{make_case_token(case.reference)}@abusedesk.localhost"
+    follow = ingest(build_mail("more info", to=to, message_id="<p@example.org>"))
+    assert follow.report.case == case
+
+
+def test_valid_token_from_a_stranger_is_ignored(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    case = first.report.case
+    token = make_case_token(case.reference)
+    intruder = ingest(
+        build_mail("inject", sender="mallory@evil.example", subject=f"[{token}]", message_id="<m@evil.example>")
+    )
+    assert intruder.report.case != case
+    assert any("not a reporter" in note for note in intruder.report.notes)
+
+
+def test_forged_token_is_ignored(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    case = first.report.case
+    forged = ingest(build_mail("no links here", subject=f"[{case.reference}-aaaaaaaaaaaaaaaa]", message_id="<f@example.org>"))
+    assert forged.report.case != case
+    assert any("bad signature" in note for note in forged.report.notes)
+
+
+def test_report_about_an_entity_with_an_open_case_joins_it(ingest):
+    first = ingest(build_mail("Block t.me/storm_channel"))
+    second = ingest(
+        build_mail("https://telegram.me/STORM_CHANNEL and t.me/other_chan", sender="b@example.net", message_id="<x@example.net>")
+    )
+    case = first.report.case
+    assert second.report.case == case
+    assert second.report.kind == Report.Kind.REPORT
+    assert case.entities.count() == 2
+    case.refresh_from_db()
+    assert case.report_count == 2
+    assert Entity.objects.get(url="https://t.me/storm_channel").report_count == 2
+
+
+def test_entity_whose_case_is_closed_gets_a_new_case(ingest):
+    first = ingest(build_mail("Block t.me/storm_channel"))
+    Case.objects.filter(pk=first.report.case_id).update(status=Case.Status.ACTIONED)
+    second = ingest(build_mail("t.me/storm_channel again", sender="b@example.net", message_id="<y@example.net>"))
+    assert second.report.case != first.report.case
+
+
+def test_report_without_entities_opens_its_own_case(ingest):
+    first = ingest(build_mail("I saw something bad", message_id="<n1@example.org>"))
+    second = ingest(build_mail("Me too, no link", sender="b@example.net", message_id="<n2@example.net>"))
+    assert first.report.case is not None
+    assert first.report.case != second.report.case
+
+
+def test_follow_up_to_a_closed_case_reopens_it(ingest):
+    first = ingest(build_mail("Block t.me/first_channel", message_id="<a@example.org>"))
+    Case.objects.filter(pk=first.report.case_id).update(status=Case.Status.DECLINED)
+    ingest(build_mail("Why not?", message_id="<b@example.org>", headers={"In-Reply-To": "<a@example.org>"}))
+    assert Case.objects.get(pk=first.report.case_id).status == Case.Status.OPEN
+
+
+def test_auto_reply_is_automatic_and_opens_no_case(ingest):
+    message = ingest(build_mail("I am out of office", headers={"Auto-Submitted": "auto-replied"}))
+    assert message.report.kind == Report.Kind.AUTOMATIC
+    assert message.report.case is None
+    assert not Case.objects.exists()
+
+
+def test_mail_from_our_own_address_is_treated_as_a_loop(ingest):
+    message = ingest(build_mail("t.me/looping_channel", sender="abuse@abusedesk.localhost"))
+    assert message.report.kind == Report.Kind.AUTOMATIC
+    assert not Case.objects.exists()
+
+
+def test_reporter_language_and_counters_are_recorded(ingest):
+    message = ingest(build_mail("Cette chaîne publie des vidéos d'exécutions, merci de la bloquer: t.me/chaine_x"))
+    reporter = message.report.reporter
+    assert message.report.language == "fr"
+    assert (reporter.email, reporter.display_name, reporter.language, reporter.report_count) == (
+        "reporter@example.org",
+        "Reporter",
+        "fr",
+        1,
+    )
+
+
+def test_reply_to_header_never_becomes_the_reporter(ingest):
+    message = ingest(build_mail(headers={"Reply-To": "victim@example.com"}))
+    assert message.report.reporter.email == "reporter@example.org"
