@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "moderation.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "abusedesk.urls"
@@ -218,6 +219,9 @@ ANYMAIL = {
     "POSTAL_WEBHOOK_KEY": os.environ.get("POSTAL_WEBHOOK_KEY", ""),
     "RESEND_INBOUND_SECRET": os.environ.get("RESEND_INBOUND_SECRET", ""),
     "RESEND_API_KEY": os.environ.get("RESEND_API_KEY", ""),
+    "BREVO_API_KEY": os.environ.get("BREVO_API_KEY", ""),
+    "MAILTRAP_API_TOKEN": os.environ.get("MAILTRAP_API_TOKEN", ""),
+    "MAILTRAP_INBOUND_SECRET": os.environ.get("MAILTRAP_INBOUND_SECRET", ""),
 }
 ANYMAIL = {key: value for key, value in ANYMAIL.items() if value}
 
