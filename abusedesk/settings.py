@@ -279,3 +279,9 @@ LOGGING = {
 # Per-message processing budget (SECURITY rule 7) and the header our own mail carries.
 ABUSEDESK_PROCESS_SECONDS = envint("ABUSEDESK_PROCESS_SECONDS", 10)
 ABUSEDESK_LOOP_MARKER = os.environ.get("ABUSEDESK_LOOP_MARKER", ABUSEDESK_ADDRESS)
+
+# Replies to reporters. Acknowledgements of receipt are off unless enabled, and go to one
+# address at most once per period; replies that fail are retried with back-off.
+ABUSEDESK_ACKNOWLEDGE = envbool("ABUSEDESK_ACKNOWLEDGE", default=False)
+ABUSEDESK_ACK_PERIOD_HOURS = envint("ABUSEDESK_ACK_PERIOD_HOURS", 24)
+ABUSEDESK_REPLY_MAX_ATTEMPTS = envint("ABUSEDESK_REPLY_MAX_ATTEMPTS", 5)

@@ -225,9 +225,9 @@ def do_move_report(report: Report, *, to_case: Case, actor: Actor) -> bool:
     report = Report.objects.select_for_update().get(pk=report.pk)
     if report.case_id == to_case.pk or report.case_id is None:
         return False
-    source, target = sorted([_lock_case(report.case), _lock_case(to_case)], key=lambda c: c.pk)
-    if source.pk != report.case_id:
-        source, target = target, source
+    # Lock both cases in primary-key order so two opposite moves cannot deadlock.
+    locked = {c.pk: _lock_case(c) for c in sorted([report.case, to_case], key=lambda c: c.pk)}
+    source, target = locked[report.case_id], locked[to_case.pk]
     report.case = target
     report.save(update_fields=["case"])
     target.entities.add(*report.entities.all())
@@ -282,10 +282,11 @@ def do_split_entity(case: Case, *, entity: Entity, actor: Actor) -> Case:
     new_case.save(update_fields=["reference"])
     new_case.entities.add(entity)
     case.entities.remove(entity)
+    # Annotate before filtering on entities: filtering first would make Count see only `entity`.
     only_this = (
-        Report.objects.filter(case=case, entities=entity)
+        Report.objects.filter(case=case)
         .annotate(n=Count("entities"))
-        .filter(n=1)
+        .filter(n=1, entities=entity)
         .values_list("pk", flat=True)
     )
     moved = list(only_this)

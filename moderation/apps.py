@@ -6,3 +6,13 @@ from django.apps import AppConfig
 class ModerationConfig(AppConfig):
     name = "moderation"
     verbose_name = "Moderation"
+
+    def ready(self) -> None:
+        from anymail.signals import tracking
+
+        from moderation.replies import acknowledge_new_report
+        from moderation.tracking import handle_tracking
+        from reports.signals import report_created
+
+        tracking.connect(handle_tracking, dispatch_uid="moderation.tracking")
+        report_created.connect(acknowledge_new_report, dispatch_uid="moderation.acknowledge")

@@ -119,6 +119,11 @@ class ReplyTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.name} [{self.language}]"
 
+    def clean(self) -> None:
+        from moderation.replies import check_reply_template
+
+        check_reply_template(self.subject, self.body, purpose=self.purpose)
+
 
 class Reply(models.Model):
     """One outbound mail to one reporter, and its delivery state."""

@@ -31,6 +31,7 @@ from reports.models import (
     Reporter,
 )
 from reports.rawstore import read_blob, store_blob
+from reports.signals import report_created
 from reports.threads import decide_thread
 from reports.timebox import time_limit
 from reports.tokens import find_tokens
@@ -311,6 +312,9 @@ def _thread_parsed(
         ]
     )
     _store_attachments(report, parsed)
+    if kind != Report.Kind.AUTOMATIC:
+        # Moderation listens (acknowledgements); reports never imports moderation.
+        transaction.on_commit(lambda: report_created.send(sender=Report, report=report), robust=True)
     message.state = InboundMessage.State.PROCESSED
     message.save(
         update_fields=["message_id", "content_sha256", "processed_at", "attempts", "error", "state", "message_id_collision"]

@@ -1,0 +1,8 @@
+"""Signals of intake, so other apps can react without reports importing them."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: Sent once a new Report is committed (send it from transaction.on_commit). Args: report.
+report_created = Signal()
