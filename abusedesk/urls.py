@@ -19,4 +19,5 @@ def _capped_anymail_patterns() -> list[URLPattern]:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/anymail/", include((_capped_anymail_patterns(), "anymail"))),
+    path("", include("moderation.urls", namespace="moderation")),
 ]
