@@ -94,6 +94,9 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.entity or self.case}"
+
 
 class ReplyTemplate(models.Model):
     """A reply to reporters in one language; placeholders are filled as data, never as template code."""
@@ -156,6 +159,9 @@ class Reply(models.Model):
         ordering = ["created_at", "id"]
         verbose_name_plural = "replies"
 
+    def __str__(self) -> str:
+        return f"reply to {self.reporter} on {self.case} ({self.state})"
+
 
 class Note(models.Model):
     """An internal note on a case; never sent to reporters."""
@@ -167,3 +173,6 @@ class Note(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note on {self.case} by {self.author}"

@@ -247,6 +247,12 @@ def _thread_parsed(
     message = InboundMessage.objects.select_for_update().get(pk=inbound_id)
     if message.state in (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED):
         return message
+    if Report.objects.filter(inbound=message).exists():
+        # Threaded before, then marked failed or reset by hand: never thread a message twice.
+        message.state = InboundMessage.State.PROCESSED
+        message.error = ""
+        message.save(update_fields=["state", "error"])
+        return message
     now = timezone.now()
     sender, sender_name = _sender_of(message, parsed)
     message.message_id = parsed.message_id[:998]

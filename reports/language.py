@@ -10,7 +10,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 # Text shorter than this (in letters) is guessed wrong too often to be worth a label.
 MIN_LETTERS = 12
 MIN_CONFIDENCE = 0.5
-_URLISH = re.compile(r"\S*(?:://|www\.|t\.me|@)\S*")
+# Links and handles say nothing about the language. ASCII-only on purpose: scripts without
+# spaces (Chinese, Japanese) run straight into a link, and must not be stripped with it.
+_URLISH = re.compile(r"[\w.:/@+\-?=&%#\[\]()]*(?:://|www\.|t\.me|@)[\w.:/@+\-?=&%#\[\]]*", re.ASCII)
 
 
 @cache

@@ -200,6 +200,9 @@ class ReportEntity(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["report", "entity"], name="report_entity_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.entity} in report {self.report_id}"
+
 
 class Attachment(models.Model):
     """A file of a report; never executed, never extracted, served only as a download."""
@@ -225,3 +228,6 @@ class OutboundMessageId(models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="outbound_ids")
     reporter = models.ForeignKey(Reporter, on_delete=models.PROTECT, related_name="outbound_ids")
     created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.message_id

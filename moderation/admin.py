@@ -1,0 +1,59 @@
+"""Django admin for moderation data. The audit log and decisions are read-only evidence."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from moderation.actions import Actor
+from moderation.models import AuditEntry, Decision, Note, Reply, ReplyTemplate
+from moderation.replies import do_save_reply_template
+from reports.admin import ReadOnlyAdmin
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_label", "action", "case", "entity", "ip"]
+    list_filter = ["action"]
+    search_fields = ["actor_label", "case__reference", "entity__url"]
+    date_hierarchy = "created_at"
+    list_select_related = ["case", "entity"]
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "entity", "case", "category", "decline_reason", "actor"]
+    list_filter = ["kind", "category", "decline_reason"]
+    search_fields = ["entity__url", "case__reference", "statement"]
+    list_select_related = ["entity", "case", "actor"]
+
+
+@admin.register(Reply)
+class ReplyAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "case", "reporter", "state", "automatic", "attempts", "sent_at"]
+    list_filter = ["state", "automatic"]
+    search_fields = ["message_id", "reporter__email", "case__reference"]
+    list_select_related = ["case", "reporter"]
+
+
+@admin.register(Note)
+class NoteAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "case", "author"]
+    list_select_related = ["case", "author"]
+
+
+@admin.register(ReplyTemplate)
+class ReplyTemplateAdmin(admin.ModelAdmin):
+    """Saving goes through do_save_reply_template, so admin edits are validated and audited."""
+
+    list_display = ["name", "language", "purpose", "active", "updated_at"]
+    list_filter = ["purpose", "language", "active"]
+    search_fields = ["name", "subject", "body"]
+    fields = ["name", "purpose", "language", "subject", "body", "active"]
+
+    def save_model(self, request: HttpRequest, obj: ReplyTemplate, form: object, change: bool) -> None:
+        do_save_reply_template(obj, actor=Actor(request.user, ip=request.META.get("REMOTE_ADDR")))
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Sent replies point at their template; retire a template by unticking "active".
+        return False
