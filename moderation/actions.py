@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from moderation import roles
 from moderation.audit import record
-from moderation.models import AuditAction, Decision, DeclineReason, Note, PolicyCategory
+from moderation.models import AuditAction, BlocklistChange, Decision, DeclineReason, Note, PolicyCategory
+from moderation.signals import blocklist_changed
 from reports.models import Case, Entity, Report
 
 
@@ -40,6 +41,14 @@ def _touch(case: Case, *fields: str) -> None:
 
 def _audit(action: AuditAction, actor: Actor, **kwargs: object) -> None:
     record(action, actor=actor.user, actor_label=actor.label, ip=actor.ip, **kwargs)  # type: ignore[arg-type]
+
+
+def _record_blocklist_change(decision: Decision, kind: BlocklistChange.Kind) -> None:
+    """After the audit entry (its lock orders commits); enforcement hears of it after commit."""
+    change = BlocklistChange.objects.create(
+        entity=decision.entity, kind=kind, category=decision.category, decision=decision, created_at=decision.created_at
+    )
+    transaction.on_commit(lambda: blocklist_changed.send(sender=BlocklistChange, change=change), robust=True)
 
 
 @transaction.atomic
@@ -140,6 +149,7 @@ def do_block_entity(
             "category": category, "statement": statement, "decision": str(decision.public_id),
         },
     )
+    _record_blocklist_change(decision, BlocklistChange.Kind.BLOCK)
     return decision
 
 
@@ -170,6 +180,7 @@ def do_unblock_entity(entity: Entity, *, statement: str, actor: Actor, case: Cas
         data={"old": {"status": Entity.Status.BLOCKED}, "new": {"status": Entity.Status.ACTIVE},
               "statement": statement, "decision": str(decision.public_id)},
     )
+    _record_blocklist_change(decision, BlocklistChange.Kind.UNBLOCK)
     return decision
 
 

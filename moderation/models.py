@@ -176,3 +176,27 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"note on {self.case} by {self.author}"
+
+
+class BlocklistChange(models.Model):
+    """One block or unblock, in commit order: the blocklist cursor and the enforcement event sequence.
+
+    Rows are written after the action's audit entry, whose chain lock is held until commit, so
+    ids become visible in increasing order and a consumer polling `id > cursor` misses nothing.
+    """
+
+    class Kind(models.TextChoices):
+        BLOCK = "block", _("block")
+        UNBLOCK = "unblock", _("unblock")
+
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="blocklist_changes")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    category = models.CharField(max_length=32, blank=True, default="")
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="blocklist_change")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.entity}"

@@ -352,3 +352,28 @@ def test_split_of_the_only_entity_is_refused(ingest, as_alice):
     with pytest.raises(ValidationError):
         do_split_entity(lone.case, entity=lone.case.entities.get(), actor=as_alice)
     assert not AuditEntry.objects.exists()
+
+
+def test_block_and_unblock_append_blocklist_changes_in_order_and_signal_after_commit(
+    case, entity, lead, django_capture_on_commit_callbacks
+):
+    from moderation.models import BlocklistChange
+    from moderation.signals import blocklist_changed
+
+    heard: list[int] = []
+
+    def listener(sender, change, **kwargs):
+        heard.append(change.pk)
+
+    blocklist_changed.connect(listener)
+    try:
+        actor = Actor(user=make_lead(lead))
+        with django_capture_on_commit_callbacks(execute=True):
+            do_block_entity(entity, category="terrorism", statement="propaganda", case=case, actor=actor)
+        with django_capture_on_commit_callbacks(execute=True):
+            do_unblock_entity(entity, statement="appeal granted", actor=actor)
+    finally:
+        blocklist_changed.disconnect(listener)
+    changes = list(BlocklistChange.objects.values_list("pk", "kind", "category", "entity_id"))
+    assert [c[1:] for c in changes] == [("block", "terrorism", entity.pk), ("unblock", "", entity.pk)]
+    assert heard == [c[0] for c in changes]
