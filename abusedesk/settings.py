@@ -273,7 +273,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django_q": {"level": "WARNING"}},
+    # aiosmtpd logs every SMTP command, envelope addresses included, at INFO.
+    "loggers": {"django_q": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
 }
 
 # Per-message processing budget (SECURITY rule 7) and the header our own mail carries.

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -193,7 +194,7 @@ def _earlier_same_message(message: InboundMessage, parsed: ParsedMail, sender: s
     return None, collision
 
 
-def _upsert_reporter(address: str, name: str, language: str, now: timezone.datetime) -> Reporter:
+def _upsert_reporter(address: str, name: str, language: str, now: datetime) -> Reporter:
     reporter, created = Reporter.objects.select_for_update().get_or_create(
         email=address, defaults={"display_name": name, "language": language, "first_seen": now, "last_seen": now}
     )
@@ -207,7 +208,7 @@ def _upsert_reporter(address: str, name: str, language: str, now: timezone.datet
     return reporter
 
 
-def _upsert_entities(mentions: Sequence[entity_rules.EntityMention], now: timezone.datetime) -> list[Entity]:
+def _upsert_entities(mentions: Sequence[entity_rules.EntityMention], now: datetime) -> list[Entity]:
     """Create missing entities and lock all of them, in id order so concurrent workers never deadlock."""
     if not mentions:
         return []
@@ -231,7 +232,7 @@ def _upsert_entities(mentions: Sequence[entity_rules.EntityMention], now: timezo
     return [by_url[m.url] for m in mentions]
 
 
-def _new_case(now: timezone.datetime, *, priority: int, parse_error: str = "") -> Case:
+def _new_case(now: datetime, *, priority: int, parse_error: str = "") -> Case:
     case = Case.objects.create(
         created_at=now, updated_at=now, last_report_at=now, priority=priority, parse_error=parse_error[:500]
     )
@@ -328,7 +329,7 @@ def _thread_parsed(
     return message
 
 
-def _attach_to_case(case: Case, entities: list[Entity], now: timezone.datetime, *, follow_up: bool, notes: list[str]) -> None:
+def _attach_to_case(case: Case, entities: list[Entity], now: datetime, *, follow_up: bool, notes: list[str]) -> None:
     case = Case.objects.select_for_update().get(pk=case.pk)
     if entities:
         case.entities.add(*entities)
