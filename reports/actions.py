@@ -287,7 +287,13 @@ def _thread_parsed(
         )
         notes += decision.notes
         kind = decision.kind
-        case = decision.case or _new_case(now, priority=Case.Priority.HIGH if reporter.trusted else Case.Priority.NORMAL)
+        case = decision.case or _new_case(
+            now,
+            priority=Case.Priority.HIGH if reporter.trusted else Case.Priority.NORMAL,
+            # A mail that hit the parser's limits is quarantined: moderators see why, and it
+            # is never acknowledged automatically (SECURITY.md section 3).
+            parse_error=f"parser limits hit: {', '.join(parsed.truncated)}" if parsed.truncated else "",
+        )
         _attach_to_case(case, entities, now, follow_up=kind == Report.Kind.FOLLOW_UP, notes=notes)
 
     report = Report.objects.create(

@@ -188,3 +188,15 @@ def test_reporter_language_and_counters_are_recorded(ingest):
 def test_reply_to_header_never_becomes_the_reporter(ingest):
     message = ingest(build_mail(headers={"Reply-To": "victim@example.com"}))
     assert message.report.reporter.email == "reporter@example.org"
+
+
+def test_mail_that_hits_parser_limits_opens_a_quarantined_case(ingest):
+    parts = "".join(f"--b\nContent-Type: text/plain\n\npart {i} t.me/limit_channel\n" for i in range(600))
+    raw = (
+        "From: r@example.org\nTo: abuse@abusedesk.localhost\nSubject: many parts\nMessage-ID: <many@example.org>\n"
+        f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n'
+    ).encode()
+    message = ingest(raw)
+    case = message.report.case
+    assert case.parse_error.startswith("parser limits hit: ")
+    assert "max_parts" in case.parse_error
