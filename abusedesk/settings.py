@@ -74,7 +74,8 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the desk's site: TOTP required for superusers when configured.
+    "moderation.admin_apps.DeskAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -85,6 +86,10 @@ INSTALLED_APPS = [
     "anymail",
     "django_htmx",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "abusedesk",
     "reports",
     "moderation",
@@ -96,10 +101,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "moderation.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lock-out response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# The lock-out check runs before the password check (django-axes), on the desk's and admin's login.
+AUTHENTICATION_BACKENDS = [
+    "moderation.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "abusedesk.urls"
@@ -256,15 +270,52 @@ if os.environ.get("REDIS_URL"):
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The REST API at /api/v1/ (reports/api.py, moderation/api.py). API keys first: its Bearer
+# challenge makes a request without credentials a 401. Each view names the one scope it needs.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_SCHEMA_CLASS": "reports.api.ApiAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "moderation.apikeys.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["moderation.apikeys.HasRequiredScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["moderation.apikeys.ApiKeyThrottle"],
+    # Per key; counted in the default cache, so several web processes need a shared cache (Redis).
+    "DEFAULT_THROTTLE_RATES": {"api": f"{envint('ABUSEDESK_API_REQUESTS_PER_MINUTE', 600)}/min"},
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "reports.api.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "abusedesk API",
+    "DESCRIPTION": (
+        "The abuse desk's API for the platform's own systems. Authenticate with an API key: "
+        "`Authorization: Bearer <prefix>.<secret>` (`manage.py create_api_key`); each operation needs "
+        "one scope (read, blocklist, report, decide, audit). Every 4xx answer is "
+        '`{"error": {"code", "message", "fields"}}`. Lists page with opaque cursors: follow `next`.'
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema describes the API; it is no secret, and a bad key must not hide it.
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "reports.models.Case.Status",
+        "CasePriorityEnum": "reports.models.Case.Priority",
+        "EntityKindEnum": "reports.models.Entity.Kind",
+        "EntityStatusEnum": "reports.models.Entity.Status",
+        "ReportKindEnum": "reports.models.Report.Kind",
+        "InboundStateEnum": "reports.models.InboundMessage.State",
+        "PolicyCategoryEnum": "moderation.models.PolicyCategory",
+        "AuditActionEnum": "moderation.models.AuditAction",
+        "DecisionKindEnum": "moderation.models.Decision.Kind",
+        "BlocklistChangeKindEnum": "moderation.models.BlocklistChange.Kind",
+    },
 }
 
 LOGGING = {
@@ -286,3 +337,32 @@ ABUSEDESK_LOOP_MARKER = os.environ.get("ABUSEDESK_LOOP_MARKER", ABUSEDESK_ADDRES
 ABUSEDESK_ACKNOWLEDGE = envbool("ABUSEDESK_ACKNOWLEDGE", default=False)
 ABUSEDESK_ACK_PERIOD_HOURS = envint("ABUSEDESK_ACK_PERIOD_HOURS", 24)
 ABUSEDESK_REPLY_MAX_ATTEMPTS = envint("ABUSEDESK_REPLY_MAX_ATTEMPTS", 5)
+
+# Enforcement webhooks (moderation/enforcement.py). Receivers on private, loopback or link-local
+# addresses are refused (SECURITY rule 6) unless allowed: allowed by default in development and
+# tests, where receivers run on localhost; set ABUSEDESK_WEBHOOK_ALLOW_PRIVATE=true in production
+# only for a receiver inside your own network. Failed events are retried for RETRY_HOURS.
+ABUSEDESK_WEBHOOK_ALLOW_PRIVATE = envbool("ABUSEDESK_WEBHOOK_ALLOW_PRIVATE", default=DEBUG or TESTING)
+ABUSEDESK_WEBHOOK_RETRY_HOURS = envint("ABUSEDESK_WEBHOOK_RETRY_HOURS", 24)
+
+# Staff login hardening. A superuser must pass a TOTP (or static backup) token to use admin when
+# this is on; it is on by default in production. Other staff may register a TOTP device, and once
+# they have one, admin asks for it too.
+ABUSEDESK_REQUIRE_OTP_FOR_SUPERUSERS = envbool("ABUSEDESK_REQUIRE_OTP_FOR_SUPERUSERS", default=PRODUCTION)
+OTP_TOTP_ISSUER = ABUSEDESK_NAME
+
+# django-axes: after N failed logins for one username from one address, that pair is locked out
+# for a cool-off period (the desk's login and admin's alike). Behind a reverse proxy, set
+# ABUSEDESK_TRUSTED_PROXIES to the number of proxies so the client address comes from
+# X-Forwarded-For; otherwise the header is ignored, as anyone can send it.
+AXES_FAILURE_LIMIT = envint("ABUSEDESK_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = envint("ABUSEDESK_LOGIN_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+_trusted_proxies = envint("ABUSEDESK_TRUSTED_PROXIES", 0)
+if _trusted_proxies:
+    AXES_IPWARE_PROXY_COUNT = _trusted_proxies
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]

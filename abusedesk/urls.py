@@ -19,5 +19,6 @@ def _capped_anymail_patterns() -> list[URLPattern]:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/anymail/", include((_capped_anymail_patterns(), "anymail"))),
+    path("api/v1/", include("abusedesk.api_urls")),
     path("", include("moderation.urls", namespace="moderation")),
 ]

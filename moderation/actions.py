@@ -163,12 +163,17 @@ def check_unblock_entity(entity: Entity, *, actor: Actor) -> None:
 
 
 @transaction.atomic
-def do_unblock_entity(entity: Entity, *, statement: str, actor: Actor, case: Case | None = None) -> Decision | None:
+def do_unblock_entity(
+    entity: Entity, *, statement: str, actor: Actor, case: Case | None = None, authorized: bool = False
+) -> Decision | None:
+    """Lift a block. `authorized=True` skips the lead-or-blocker rule: the caller has checked a
+    permission of its own (an API key with scope `decide`, which has no user to hold a role)."""
     statement = _require_statement(statement)
     entity = Entity.objects.select_for_update().get(pk=entity.pk)
     if entity.status != Entity.Status.BLOCKED:
         return None
-    check_unblock_entity(entity, actor=actor)
+    if not authorized:
+        check_unblock_entity(entity, actor=actor)
     entity.status = Entity.Status.ACTIVE
     entity.save(update_fields=["status"])
     decision = Decision.objects.create(

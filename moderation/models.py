@@ -43,6 +43,16 @@ class AuditAction(models.TextChoices):
     REPLY_QUEUED = "reply.queued", _("reply queued")
     TEMPLATE_SAVED = "template.saved", _("reply template saved")
     STAFF_CHANGED = "staff.changed", _("staff member changed")
+    API_KEY_CREATED = "api_key.created", _("API key created")
+    API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
+    STAFF_CREATED = "staff.created", _("staff member created")
+    STAFF_ROLES_CHANGED = "staff.roles_changed", _("staff roles changed")
+    STAFF_DEACTIVATED = "staff.deactivated", _("staff member deactivated")
+    STAFF_REACTIVATED = "staff.reactivated", _("staff member reactivated")
+    STAFF_PASSWORD_RESET = "staff.password_reset", _("staff password reset")
+    STAFF_DELETED = "staff.deleted", _("staff member deleted")
+    WEBHOOK_ENDPOINT_SAVED = "webhook.endpoint_saved", _("webhook endpoint saved")
+    WEBHOOK_REDELIVERED = "webhook.redelivered", _("webhook event redelivered")
 
 
 class AuditEntry(models.Model):
