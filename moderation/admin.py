@@ -57,3 +57,8 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Sent replies point at their template; retire a template by unticking "active".
         return False
+
+
+# Staff (Django's user admin, replaced) and enforcement webhooks live in their own modules;
+# importing them here registers them with the admin site.
+from moderation import staff_admin, webhook_admin  # noqa: E402, F401

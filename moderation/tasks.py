@@ -15,3 +15,21 @@ def retry_replies() -> int:
     due = replies_due_for_retry()
     enqueue_replies(due)
     return len(due)
+
+
+# Enforcement webhooks. Imported here rather than at the top to keep this block self-contained.
+def deliver_webhooks(endpoint_id: int) -> int:
+    """Send one endpoint's due events in sequence order. Safe to run twice: the head is leased."""
+    from moderation.enforcement import deliver_due
+
+    return deliver_due(endpoint_id)
+
+
+def retry_webhooks() -> int:
+    """Every minute: owe endpoints any change no signal reached, and enqueue those whose next event is due."""
+    from moderation.enforcement import due_endpoints, enqueue_delivery
+
+    due = due_endpoints()
+    for endpoint_id in due:
+        enqueue_delivery(endpoint_id)
+    return len(due)
