@@ -325,7 +325,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # aiosmtpd logs every SMTP command, envelope addresses included, at INFO.
-    "loggers": {"django_q": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}},
+    "loggers": {"django_q": {"level": "WARNING"}, "mail.log": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # Per-message processing budget (SECURITY rule 7) and the header our own mail carries.
