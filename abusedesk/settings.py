@@ -250,15 +250,15 @@ MAILERS = {
 }
 
 # django-q2. The ORM broker needs nothing else; set REDIS_URL to scale out on Redis.
-# save_limit=0 keeps successful results without the per-task pruning query that caps SQLite
-# throughput (STACK-NOTES); failures are always kept.
+# save_limit=-1 stores no result row for successful tasks (the InboundMessage row already says
+# what happened, and the per-task insert or pruning caps throughput); failures are always kept.
 Q_CLUSTER = {
     "name": "abusedesk",
     "workers": envint("ABUSEDESK_Q_WORKERS", 2),
     "timeout": envint("ABUSEDESK_Q_TIMEOUT", 120),
     "retry": envint("ABUSEDESK_Q_TIMEOUT", 120) + 60,
     "max_attempts": envint("ABUSEDESK_Q_MAX_ATTEMPTS", 3),
-    "save_limit": 0,
+    "save_limit": -1,
     "ack_failures": True,
     "catch_up": False,
     "poll": 0.2,

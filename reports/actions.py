@@ -195,16 +195,16 @@ def _earlier_same_message(message: InboundMessage, parsed: ParsedMail, sender: s
 
 
 def _upsert_reporter(address: str, name: str, language: str, now: datetime) -> Reporter:
-    reporter, created = Reporter.objects.select_for_update().get_or_create(
+    """The sender's Reporter row with its counters bumped; its in-memory counters are not refreshed."""
+    reporter, _ = Reporter.objects.get_or_create(
         email=address, defaults={"display_name": name, "language": language, "first_seen": now, "last_seen": now}
     )
-    fields = {"report_count": F("report_count") + 1, "last_seen": now}
+    fields: dict[str, object] = {"report_count": F("report_count") + 1, "last_seen": now}
     if name and not reporter.display_name:
-        fields["display_name"] = name
+        fields["display_name"] = reporter.display_name = name
     if language:
-        fields["language"] = language
+        fields["language"] = reporter.language = language
     Reporter.objects.filter(pk=reporter.pk).update(**fields)
-    reporter.refresh_from_db()
     return reporter
 
 
@@ -336,15 +336,18 @@ def _thread_parsed(
 
 
 def _attach_to_case(case: Case, entities: list[Entity], now: datetime, *, follow_up: bool, notes: list[str]) -> None:
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    # Set-based writes instead of a row lock: a report storm about one channel hits this case
+    # from every worker at once, and each statement below is atomic on its own.
     if entities:
-        case.entities.add(*entities)
-    fields: dict[str, object] = {"report_count": F("report_count") + 1, "last_report_at": now, "updated_at": now}
-    if follow_up and not case.is_open:
+        links = Case.entities.through
+        links.objects.bulk_create([links(case_id=case.pk, entity_id=e.pk) for e in entities], ignore_conflicts=True)
+    if follow_up:
+        closed = Case.objects.filter(pk=case.pk).exclude(status__in=Case.OPEN_STATUSES)
+        was = closed.values_list("status", flat=True).first()
         # A reporter answering a closed case needs a moderator to look again.
-        fields["status"] = Case.Status.OPEN
-        notes.append(f"Reopened {case.reference} (was {case.status}).")
-    Case.objects.filter(pk=case.pk).update(**fields)
+        if was is not None and closed.update(status=Case.Status.OPEN):
+            notes.append(f"Reopened {case.reference} (was {was}).")
+    Case.objects.filter(pk=case.pk).update(report_count=F("report_count") + 1, last_report_at=now, updated_at=now)
 
 
 def _store_attachments(report: Report, parsed: ParsedMail) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reports.actions import do_register_outbound_message_id
-from reports.models import Case, Entity, InboundMessage, Report
+from reports.models import Case, Entity, InboundMessage, Report, Reporter
 from reports.tokens import make_case_token
 from tests.mail import build_mail
 
@@ -175,7 +175,7 @@ def test_mail_from_our_own_address_is_treated_as_a_loop(ingest):
 
 def test_reporter_language_and_counters_are_recorded(ingest):
     message = ingest(build_mail("Cette chaîne publie des vidéos d'exécutions, merci de la bloquer: t.me/chaine_x"))
-    reporter = message.report.reporter
+    reporter = Reporter.objects.get(pk=message.report.reporter_id)
     assert message.report.language == "fr"
     assert (reporter.email, reporter.display_name, reporter.language, reporter.report_count) == (
         "reporter@example.org",
