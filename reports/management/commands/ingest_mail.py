@@ -7,7 +7,8 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +57,20 @@ class Command(BaseCommand):
             do_process_inbound(result.message.pk)
         return EX_OK
 
-    def _messages(self, options: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+    def _messages(self, options: dict[str, Any]) -> Iterator[tuple[str, Callable[[], bytes]]]:
+        """(label, loader) pairs: bytes are read only when the loop needs them, so a large
+        message is not kept alive by the iterator while it is processed."""
         for name in options["paths"]:
             path = Path(name)
             if not path.is_file():
                 raise CommandError(f"{name}: no such file")
-            yield name, path.read_bytes()
+            yield name, path.read_bytes
         for name in options["mbox"]:
             if not Path(name).is_file():
                 raise CommandError(f"{name}: no such mbox file")
             box = mailbox.mbox(name, create=False)
             for key in box.iterkeys():
-                yield f"{name}#{key}", box.get_bytes(key)
+                yield f"{name}#{key}", partial(box.get_bytes, key)
         for name in options["maildir"]:
             yield from _maildir_messages(Path(name))
 
@@ -75,7 +78,8 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter()
         source = options["source"] or "cli"
         with tqdm(self._messages(options), unit="msg", disable=None, file=sys.stderr) as progress:
-            for label, data in progress:
+            for label, load in progress:
+                data = load()
                 if not looks_like_mail(data):
                     counts["not mail"] += 1
                     self.stderr.write(f"{label}: not a mail message, skipped")
@@ -87,6 +91,9 @@ class Command(BaseCommand):
                     self.stderr.write(f"{label}: could not store: {exc}")
                     continue
                 counts["stored" if result.created else "duplicates"] += 1
+                # Processing reads the stored copy; holding this one too would double the peak
+                # memory of a large message.
+                del data
                 if options["sync"] and result.created:
                     state = do_process_inbound(result.message.pk).state
                     counts[f"processed: {state}"] += 1
@@ -96,7 +103,7 @@ class Command(BaseCommand):
             raise CommandError(f"{counts['failed']} message(s) could not be stored")
 
 
-def _maildir_messages(root: Path) -> Iterator[tuple[str, bytes]]:
+def _maildir_messages(root: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """Messages of a Maildir's new/ and cur/, never following symlinks out of it."""
     if not (root / "cur").is_dir() and not (root / "new").is_dir():
         raise CommandError(f"{root}: not a Maildir (no cur/ or new/)")
@@ -108,4 +115,4 @@ def _maildir_messages(root: Path) -> Iterator[tuple[str, bytes]]:
             for entry in sorted(entries, key=lambda e: e.name):
                 if entry.is_symlink() or not entry.is_file(follow_symlinks=False) or entry.name.startswith("."):
                     continue
-                yield str(folder / entry.name), Path(entry.path).read_bytes()
+                yield str(folder / entry.name), Path(entry.path).read_bytes
