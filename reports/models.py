@@ -182,6 +182,13 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["received_at", "id"]
+        indexes = [
+            # A case's timeline in order, without sorting a storm's ten thousand reports; with
+            # the language last, a page of cases gets its languages from the index alone.
+            models.Index(fields=["case", "received_at", "id", "language"], name="report_case_timeline"),
+            # The queue's language filter, and its list of languages as a loose index scan.
+            models.Index(fields=["language", "case"], name="report_language_case"),
+        ]
 
     def __str__(self) -> str:
         return f"report {self.pk} ({self.kind})"

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import reduce
+from operator import or_
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from reports.models import Case, Entity, Report, Reporter
+
+# The text search configuration of the report_case_search index (reports migration 0003).
+SEARCH_CONFIG = "english"
+# A search on PostgreSQL keeps the first this-many cases of each way to match (see _search_window),
+# so one page of search results holds at most SEARCH_WINDOW - 1 cases and still knows a next page.
+SEARCH_WINDOW = 101
 
 # sort name -> (field, descending)
 SORTS: dict[str, tuple[str, bool]] = {
@@ -41,28 +49,49 @@ class QueueFilters:
     user_id: int | None = None
 
 
+def _postgres_search_conditions(q: str) -> list[Q | Exists]:
+    """Each way a case can match `q` on PostgreSQL, each served by an index of migration 0003."""
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+
+    # The vector must stay the expression of the report_case_search index, config included.
+    words = Report.objects.annotate(document=SearchVector("subject", "text", config=SEARCH_CONFIG)).filter(
+        case_id=OuterRef("pk"), document=SearchQuery(q, config=SEARCH_CONFIG, search_type="websearch")
+    )
+    # Addresses are not words: the text parser keeps "x@other.example" as one token, so a
+    # search for "other.example" matches reporters by substring instead.
+    reporters = Report.objects.filter(case_id=OuterRef("pk"), reporter__in=Reporter.objects.filter(email__icontains=q))
+    entities = Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__url__icontains=q)
+    # References are upper case ("AD-000123"), so this is `iexact` with the unique index.
+    return [Q(reference=q.upper()), Exists(words), Exists(reporters), Exists(entities)]
+
+
 def search_cases(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
     """Cases whose reference, report subject or text, entity URL or reporter address match `q`."""
     q = q.strip()
     if not q:
         return cases
-    entity_hit = Exists(Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__url__icontains=q))
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
-        # Addresses are not words: the text parser keeps "x@other.example" as one token, so a
-        # search for "other.example" matches reporters by substring instead.
-        reports = Report.objects.annotate(document=SearchVector("subject", "text")).filter(
-            Q(document=SearchQuery(q, search_type="websearch"))
-            | Q(reporter__in=Reporter.objects.filter(email__icontains=q)),
-            case_id=OuterRef("pk"),
-        )
-    else:
-        reports = Report.objects.filter(
-            Q(subject__icontains=q) | Q(text__icontains=q) | Q(reporter__email__icontains=q),
-            case_id=OuterRef("pk"),
-        )
+        return cases.filter(reduce(or_, _postgres_search_conditions(q)))
+    entity_hit = Exists(Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__url__icontains=q))
+    reports = Report.objects.filter(
+        Q(subject__icontains=q) | Q(text__icontains=q) | Q(reporter__email__icontains=q),
+        case_id=OuterRef("pk"),
+    )
     return cases.filter(Q(reference__iexact=q) | entity_hit | Exists(reports))
+
+
+def _search_window(cases: QuerySet[Case], q: str, order: list[str]) -> QuerySet[Case]:
+    """PostgreSQL: the cases of `cases` matching `q`, from the first SEARCH_WINDOW of each way to match.
+
+    Each way is its own semi-join, so the planner chooses per way between walking the queue in
+    order and probing each case (a frequent word) or starting from the index of matches (a rare
+    one). One OR across them would probe every case for every way: seconds for a rare word.
+    """
+    branches = [
+        cases.filter(condition).order_by(*order).values("pk")[:SEARCH_WINDOW]
+        for condition in _postgres_search_conditions(q)
+    ]
+    return cases.filter(pk__in=branches[0].union(*branches[1:], all=True))
 
 
 def filter_cases(filters: QueueFilters) -> QuerySet[Case]:
@@ -81,9 +110,7 @@ def filter_cases(filters: QueueFilters) -> QuerySet[Case]:
         )
     if filters.blocked:
         cases = cases.filter(
-            Exists(
-                Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__status=Entity.Status.BLOCKED)
-            )
+            Exists(Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__status=Entity.Status.BLOCKED))
         )
     if filters.mine and filters.user_id is not None:
         cases = cases.filter(assignee_id=filters.user_id)
@@ -95,9 +122,14 @@ def filter_cases(filters: QueueFilters) -> QuerySet[Case]:
 
 
 def cases_for_queue(filters: QueueFilters, *, after: tuple[object, int] | None = None) -> QuerySet[Case]:
-    """The queue in the requested order, starting after the keyset cursor `(value, pk)`."""
+    """The queue in the requested order, starting after the keyset cursor `(value, pk)`.
+
+    With a search on PostgreSQL, slice at most SEARCH_WINDOW cases from it (a page and one more):
+    beyond that window of each way to match, the order is no longer complete.
+    """
     field, descending = SORTS.get(filters.sort, SORTS["newest"])
-    cases = filter_cases(filters)
+    windowed = connection.vendor == "postgresql" and bool(filters.q.strip())
+    cases = filter_cases(replace(filters, q="") if windowed else filters)
     if after is not None:
         value, pk = after
         if descending:
@@ -105,6 +137,8 @@ def cases_for_queue(filters: QueueFilters, *, after: tuple[object, int] | None =
         else:
             cases = cases.filter(Q(**{f"{field}__gt": value}) | Q(**{field: value, "pk__gt": pk}))
     order = [f"-{field}", "-pk"] if descending else [field, "pk"]
+    if windowed:
+        cases = _search_window(cases, filters.q.strip(), order)
     return (
         cases.select_related("assignee")
         .prefetch_related(Prefetch("entities", queryset=Entity.objects.only("public_id", "url", "kind", "status")))
@@ -151,17 +185,26 @@ def languages_by_case(case_ids: Iterable[int]) -> dict[int, list[str]]:
 
 
 def queue_counts(user_id: int | None) -> dict[str, int]:
-    """Counts for the filter bar: one grouped query per status, one conditional aggregate."""
-    counts = dict.fromkeys(Case.Status.values, 0)
-    for status, n in Case.objects.order_by().values_list("status").annotate(n=Count("pk")):
-        counts[status] = n
-    counts["open"] = sum(counts[s] for s in Case.OPEN_STATUSES)
-    counts["all"] = sum(counts[s] for s in Case.Status.values)
-    extra = Case.objects.filter(status__in=Case.OPEN_STATUSES).aggregate(
-        mine=Count("pk", filter=Q(assignee_id=user_id)),
-        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+    """Counts for the filter bar, in one pass over the cases (a second pass costs as much again)."""
+    counts = dict.fromkeys([*Case.Status.values, "mine", "unassigned"], 0)
+    rows = (
+        Case.objects.order_by()
+        .values_list("status")
+        .annotate(
+            n=Count("pk"),
+            mine=Count("pk", filter=Q(assignee_id=user_id)),
+            unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+        )
     )
-    counts.update(extra)
+    for status, n, mine, unassigned in rows:
+        counts[status] = n
+        if status in Case.OPEN_STATUSES:
+            counts["mine"] += mine
+            counts["unassigned"] += unassigned
+    # "all" first: "open" is both a status and the filter for new, open and waiting cases, and
+    # the filter's count replaces the status's.
+    counts["all"] = sum(counts[s] for s in Case.Status.values)
+    counts["open"] = sum(counts[s] for s in Case.OPEN_STATUSES)
     return counts
 
 
@@ -170,7 +213,21 @@ def new_cases_since(since: datetime) -> int:
 
 
 def report_languages() -> list[str]:
-    return list(Report.objects.exclude(language="").order_by("language").values_list("language", flat=True).distinct()[:200])
+    """The distinct report languages, by walking the report_language_case index from one language to
+    the next (a loose index scan) rather than reading every report."""
+    table = connection.ops.quote_name(Report._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE languages(language) AS (
+            SELECT MIN(language) FROM {table} WHERE language > ''
+            UNION ALL
+            SELECT (SELECT MIN(r.language) FROM {table} r WHERE r.language > languages.language)
+            FROM languages WHERE languages.language IS NOT NULL
+        )
+        SELECT language FROM languages WHERE language IS NOT NULL LIMIT 200
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [language for (language,) in cursor.fetchall()]
 
 
 def case_entities(case: Case) -> QuerySet[Entity]:

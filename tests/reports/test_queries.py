@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import User
+
+from reports import queries
+from reports.models import Case, InboundMessage
+from tests.mail import build_mail
+
+
+@pytest.fixture
+def needle_cases(ingest: Callable[..., InboundMessage]) -> list[Case]:
+    """Four cases matching "needle", each in another way, newest last; and one that does not match."""
+    mails = [
+        build_mail("A needle in t.me/first_haystack", message_id="<n1@example.org>"),
+        build_mail("Scam shop t.me/needle_shop", message_id="<n2@example.org>", sender="b@example.org"),
+        build_mail("Spam from t.me/third_haystack", message_id="<n3@example.org>", sender="needle@example.net"),
+        build_mail("Sells NEEDLES? t.me/fourth_haystack", message_id="<n4@example.org>", sender="c@example.org"),
+        build_mail("Unrelated t.me/fifth_haystack", message_id="<n5@example.org>", sender="d@example.org"),
+    ]
+    cases = [ingest(raw).report.case for raw in mails]
+    return cases[:4]
+
+
+def _all_pages(filters: queries.QueueFilters, page_size: int) -> list[list[str]]:
+    pages: list[list[str]] = []
+    after = None
+    while True:
+        rows = list(queries.cases_for_queue(filters, after=after)[: page_size + 1])
+        pages.append([case.reference for case in rows[:page_size]])
+        if len(rows) <= page_size:
+            return pages
+        after = queries.parse_cursor(queries.encode_cursor(rows[page_size - 1], filters.sort), filters.sort)
+
+
+def test_search_pages_through_every_way_to_match_in_queue_order(
+    needle_cases: list[Case], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window of two: every page must still be complete and in order (PostgreSQL's union of
+    # per-way windows; SQLite's single query must agree).
+    monkeypatch.setattr(queries, "SEARCH_WINDOW", 2)
+    newest_first = [case.reference for case in reversed(needle_cases)]
+    pages = _all_pages(queries.QueueFilters(q="needle"), page_size=1)
+    found = [reference for page in pages for reference in page]
+    # "NEEDLES" matches by stemming on PostgreSQL and as a substring on SQLite.
+    assert found == newest_first
+
+
+def test_search_keeps_the_other_filters(needle_cases: list[Case]) -> None:
+    first = needle_cases[0]
+    Case.objects.filter(pk=first.pk).update(status=Case.Status.WAITING)
+    found = [c.reference for c in queries.cases_for_queue(queries.QueueFilters(q="needle", status="waiting"))]
+    assert found == [first.reference]
+
+
+def test_search_finds_a_case_by_its_reference_in_any_case(needle_cases: list[Case]) -> None:
+    reference = needle_cases[1].reference
+    found = [c.reference for c in queries.cases_for_queue(queries.QueueFilters(q=reference.lower()))]
+    assert found == [reference]
+
+
+def test_report_languages_are_the_distinct_languages_in_order(ingest: Callable[..., InboundMessage]) -> None:
+    ingest(build_mail("Bonjour, la chaîne t.me/a_channel diffuse des vidéos d'exécutions. Merci de la bloquer."))
+    ingest(
+        build_mail(
+            "Hello, the channel t.me/b_channel posts execution videos every day. Please block it now.",
+            message_id="<en@example.org>",
+        )
+    )
+    languages = queries.report_languages()
+    assert languages == sorted(set(languages))
+    assert {"en", "fr"} <= set(languages)
+    assert "" not in languages
+
+
+def test_queue_counts_count_statuses_and_open_cases_of_the_moderator(needle_cases: list[Case], alice: User) -> None:
+    mine, closed = needle_cases[0], needle_cases[1]
+    Case.objects.filter(pk=mine.pk).update(assignee=alice)
+    Case.objects.filter(pk=closed.pk).update(assignee=alice, status=Case.Status.DECLINED)
+    counts = queries.queue_counts(alice.pk)
+    # Five cases: the four needles and the unrelated one.
+    assert (counts["new"], counts["declined"], counts["actioned"]) == (4, 1, 0)
+    assert (counts["open"], counts["all"]) == (4, 5)
+    assert (counts["mine"], counts["unassigned"]) == (1, 3)
