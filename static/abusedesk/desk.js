@@ -41,7 +41,8 @@
     var target = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (target.closest && target.closest("input, textarea, select, [contenteditable]")) {
-      if (event.key === "Escape") target.blur();
+      // Escape leaves the field; preventDefault keeps a search box from also clearing the query.
+      if (event.key === "Escape") { event.preventDefault(); target.blur(); }
       return;
     }
     var row = current();
@@ -58,6 +59,19 @@
       default: return;
     }
     event.preventDefault();
+  });
+
+  // A swap of the results (search, filters, bulk action) keeps the moderator's place in the list.
+  var currentHref = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    var row = current();
+    currentHref = row ? row.dataset.href : null;
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!currentHref || current()) return;
+    rows().forEach(function (row) {
+      if (row.dataset.href === currentHref) row.classList.add("is-current");
+    });
   });
 
   document.addEventListener("click", function (event) {
