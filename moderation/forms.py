@@ -163,17 +163,41 @@ class AuditFilterForm(forms.Form):
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
+# A storm case has thousands of reporters: the menu lists the most recent ones; "every
+# reporter" reaches them all, and any reporter of the case is still accepted by id.
+REPLY_MENU_REPORTERS = 50
+
+
 class ReplyForm(CaseVersionForm):
     template = forms.ModelChoiceField(queryset=None)  # type: ignore[arg-type]
-    reporter = forms.ChoiceField(choices=[])
+    reporter = forms.CharField(widget=forms.Select)
 
     def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
         from moderation.models import ReplyTemplate
+        from reports.models import Report
 
         super().__init__(*args, **kwargs)
+        self.case = case
         self.fields["template"].queryset = ReplyTemplate.objects.filter(active=True)  # type: ignore[attr-defined]
-        reporters = Reporter.objects.filter(reports__case=case).distinct().order_by("email")[:1000]
-        self.fields["reporter"].choices = [  # type: ignore[attr-defined]
+        # Walks the case-timeline index newest first instead of a DISTINCT over every report.
+        recent: list[int] = []
+        for reporter_id in Report.objects.filter(case=case).order_by("-received_at", "-id").values_list(
+            "reporter_id", flat=True
+        )[: REPLY_MENU_REPORTERS * 20]:
+            if reporter_id not in recent:
+                recent.append(reporter_id)
+                if len(recent) == REPLY_MENU_REPORTERS:
+                    break
+        emails = dict(Reporter.objects.filter(pk__in=recent).values_list("pk", "email"))
+        self.fields["reporter"].widget.choices = [  # type: ignore[attr-defined]
             ("all", _("every reporter of the case")),
-            *[(str(r.pk), r.email) for r in reporters],
+            *[(str(pk), emails[pk]) for pk in recent],
         ]
+
+    def clean_reporter(self) -> str:
+        choice = self.cleaned_data["reporter"]
+        if choice == "all":
+            return choice
+        if not choice.isdigit() or not Reporter.objects.filter(pk=int(choice), reports__case=self.case).exists():
+            raise forms.ValidationError(_("Choose a reporter of this case."))
+        return choice

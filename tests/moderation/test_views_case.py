@@ -12,7 +12,7 @@ from PIL import Image
 
 from moderation.actions import Actor, do_block_entity, do_change_case_status
 from moderation.models import AuditAction, AuditEntry, Decision, Note, ReplyTemplate
-from reports.models import Case, InboundMessage
+from reports.models import Case, InboundMessage, Reporter
 
 HTMX = {"HX-Request": "true"}
 SCRIPT = "<script>alert(1)</script>"
@@ -394,3 +394,21 @@ def test_reply_send_queues_one_reply_per_reporter(as_moderator: Client, moderato
     assert Reply.objects.filter(case=case).count() == 1
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case) == (AuditAction.REPLY_QUEUED, moderator, case)
+
+
+def test_reply_menu_lists_recent_reporters_but_accepts_any_reporter_of_the_case(
+    as_moderator: Client, case: Case, monkeypatch
+) -> None:
+    from moderation import forms as moderation_forms
+    from moderation.models import Reply
+
+    monkeypatch.setattr(moderation_forms, "REPLY_MENU_REPORTERS", 1)
+    first = case.reports.order_by("id").first().reporter
+    other = Reporter.objects.create(email="stranger@example.net", first_seen=case.created_at, last_seen=case.created_at)
+    template = ReplyTemplate.objects.filter(active=True).first()
+    refused = as_moderator.post(_url(case, "reply/"), {"template": template.pk, "reporter": str(other.pk)}, headers=HTMX)
+    assert b"Choose a reporter of this case." in refused.content
+    assert not Reply.objects.exists()
+    accepted = as_moderator.post(_url(case, "reply/"), {"template": template.pk, "reporter": str(first.pk)}, headers=HTMX)
+    assert accepted.status_code == 200
+    assert list(Reply.objects.values_list("reporter_id", flat=True)) == [first.pk]
