@@ -138,15 +138,25 @@ def do_block_entity(
     entity.status = Entity.Status.BLOCKED
     entity.save(update_fields=["status"])
     decision = Decision.objects.create(
-        kind=Decision.Kind.BLOCK, case=case, entity=entity, category=category, statement=statement,
-        actor=actor.user, created_at=timezone.now(),
+        kind=Decision.Kind.BLOCK,
+        case=case,
+        entity=entity,
+        category=category,
+        statement=statement,
+        actor=actor.user,
+        created_at=timezone.now(),
     )
     _audit(
-        AuditAction.ENTITY_BLOCKED, actor, case=case, entity=entity,
+        AuditAction.ENTITY_BLOCKED,
+        actor,
+        case=case,
+        entity=entity,
         data={
             "old": {"status": Entity.Status.ACTIVE, "case_status": old_case_status},
             "new": {"status": Entity.Status.BLOCKED, "case_status": new_case_status},
-            "category": category, "statement": statement, "decision": str(decision.public_id),
+            "category": category,
+            "statement": statement,
+            "decision": str(decision.public_id),
         },
     )
     _record_blocklist_change(decision, BlocklistChange.Kind.BLOCK)
@@ -177,13 +187,24 @@ def do_unblock_entity(
     entity.status = Entity.Status.ACTIVE
     entity.save(update_fields=["status"])
     decision = Decision.objects.create(
-        kind=Decision.Kind.UNBLOCK, case=case, entity=entity, statement=statement, actor=actor.user,
+        kind=Decision.Kind.UNBLOCK,
+        case=case,
+        entity=entity,
+        statement=statement,
+        actor=actor.user,
         created_at=timezone.now(),
     )
     _audit(
-        AuditAction.ENTITY_UNBLOCKED, actor, case=case, entity=entity,
-        data={"old": {"status": Entity.Status.BLOCKED}, "new": {"status": Entity.Status.ACTIVE},
-              "statement": statement, "decision": str(decision.public_id)},
+        AuditAction.ENTITY_UNBLOCKED,
+        actor,
+        case=case,
+        entity=entity,
+        data={
+            "old": {"status": Entity.Status.BLOCKED},
+            "new": {"status": Entity.Status.ACTIVE},
+            "statement": statement,
+            "decision": str(decision.public_id),
+        },
     )
     _record_blocklist_change(decision, BlocklistChange.Kind.UNBLOCK)
     return decision
@@ -202,13 +223,24 @@ def do_decline_case(case: Case, *, reason: str, statement: str, actor: Actor) ->
     case.status = Case.Status.DECLINED
     _touch(case, "status")
     decision = Decision.objects.create(
-        kind=Decision.Kind.DECLINE, case=case, decline_reason=reason, statement=statement, actor=actor.user,
+        kind=Decision.Kind.DECLINE,
+        case=case,
+        decline_reason=reason,
+        statement=statement,
+        actor=actor.user,
         created_at=timezone.now(),
     )
     _audit(
-        AuditAction.CASE_DECLINED, actor, case=case,
-        data={"old": old, "new": Case.Status.DECLINED, "reason": reason, "statement": statement,
-              "decision": str(decision.public_id)},
+        AuditAction.CASE_DECLINED,
+        actor,
+        case=case,
+        data={
+            "old": old,
+            "new": Case.Status.DECLINED,
+            "reason": reason,
+            "statement": statement,
+            "decision": str(decision.public_id),
+        },
     )
     return decision
 
@@ -249,8 +281,13 @@ def do_move_report(report: Report, *, to_case: Case, actor: Actor) -> bool:
     target.entities.add(*report.entities.all())
     _refresh_case_counters(source)
     _refresh_case_counters(target)
-    _audit(AuditAction.REPORT_MOVED, actor, case=target, report=report,
-           data={"old": source.reference, "new": target.reference})
+    _audit(
+        AuditAction.REPORT_MOVED,
+        actor,
+        case=target,
+        report=report,
+        data={"old": source.reference, "new": target.reference},
+    )
     return True
 
 
@@ -275,9 +312,15 @@ def do_merge_cases(case: Case, *, into: Case, actor: Actor) -> bool:
     _touch(source, "status", "merged_into")
     _refresh_case_counters(source)
     _refresh_case_counters(target)
-    _audit(AuditAction.CASE_MERGED, actor, case=target,
-           data={"old": {"case": source.reference, "status": old_status},
-                 "new": {"merged_into": target.reference, "reports": moved}})
+    _audit(
+        AuditAction.CASE_MERGED,
+        actor,
+        case=target,
+        data={
+            "old": {"case": source.reference, "status": old_status},
+            "new": {"merged_into": target.reference, "reports": moved},
+        },
+    )
     return True
 
 
@@ -291,7 +334,10 @@ def do_split_entity(case: Case, *, entity: Entity, actor: Actor) -> Case:
         raise ValidationError("the case has only this entity")
     now = timezone.now()
     new_case = Case.objects.create(
-        created_at=now, updated_at=now, last_report_at=case.last_report_at, priority=case.priority,
+        created_at=now,
+        updated_at=now,
+        last_report_at=case.last_report_at,
+        priority=case.priority,
         category=case.category,
     )
     new_case.reference = f"AD-{new_case.pk:06d}"
@@ -309,6 +355,11 @@ def do_split_entity(case: Case, *, entity: Entity, actor: Actor) -> Case:
     Report.objects.filter(pk__in=moved).update(case=new_case)
     _refresh_case_counters(case)
     _refresh_case_counters(new_case)
-    _audit(AuditAction.ENTITY_SPLIT, actor, case=case, entity=entity,
-           data={"old": case.reference, "new": new_case.reference, "reports": moved})
+    _audit(
+        AuditAction.ENTITY_SPLIT,
+        actor,
+        case=case,
+        entity=entity,
+        data={"old": case.reference, "new": new_case.reference, "reports": moved},
+    )
     return new_case

@@ -181,9 +181,11 @@ class ReplyForm(CaseVersionForm):
         self.fields["template"].queryset = ReplyTemplate.objects.filter(active=True)  # type: ignore[attr-defined]
         # Walks the case-timeline index newest first instead of a DISTINCT over every report.
         recent: list[int] = []
-        for reporter_id in Report.objects.filter(case=case).order_by("-received_at", "-id").values_list(
-            "reporter_id", flat=True
-        )[: REPLY_MENU_REPORTERS * 20]:
+        for reporter_id in (
+            Report.objects.filter(case=case)
+            .order_by("-received_at", "-id")
+            .values_list("reporter_id", flat=True)[: REPLY_MENU_REPORTERS * 20]
+        ):
             if reporter_id not in recent:
                 recent.append(reporter_id)
                 if len(recent) == REPLY_MENU_REPORTERS:

@@ -151,7 +151,9 @@ class Reply(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="replies")
     reporter = models.ForeignKey(Reporter, on_delete=models.PROTECT, related_name="replies")
-    in_reply_to_report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.PROTECT, related_name="replies")
+    in_reply_to_report = models.ForeignKey(
+        Report, null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    )
     template = models.ForeignKey(ReplyTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="replies")
     subject = models.CharField(max_length=998)
     body = models.TextField()

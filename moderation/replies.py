@@ -104,10 +104,7 @@ def template_for_reporter(template: ReplyTemplate, reporter: Reporter) -> ReplyT
     language = (reporter.language or "").lower()
     if not language or language == template.language.lower():
         return template
-    return (
-        ReplyTemplate.objects.filter(name=template.name, language__iexact=language, active=True).first()
-        or template
-    )
+    return ReplyTemplate.objects.filter(name=template.name, language__iexact=language, active=True).first() or template
 
 
 @transaction.atomic
@@ -125,11 +122,18 @@ def do_save_reply_template(template: ReplyTemplate, *, actor: Actor) -> bool:
     template.save()
     changed = {f: old[f] for f in fields if old[f] != new[f]} if old else None
     record(
-        AuditAction.TEMPLATE_SAVED, actor=actor.user, actor_label=actor.label, ip=actor.ip,
-        data={"old": changed, "new": {f: new[f] for f in fields if old is None or f in (changed or {})},
-              "template": template.pk},
+        AuditAction.TEMPLATE_SAVED,
+        actor=actor.user,
+        actor_label=actor.label,
+        ip=actor.ip,
+        data={
+            "old": changed,
+            "new": {f: new[f] for f in fields if old is None or f in (changed or {})},
+            "template": template.pk,
+        },
     )
     return True
+
 
 def _one_line(value: str) -> str:
     return _CONTROL.sub(" ", value).strip()
@@ -226,8 +230,15 @@ def _create_reply(
     subject, body = render_reply(template, case, reporter)
     message_id = _new_message_id()
     reply = Reply.objects.create(
-        case=case, reporter=reporter, in_reply_to_report=report, template=template, subject=subject, body=body,
-        message_id=message_id, automatic=automatic, created_by=actor.user,  # type: ignore[misc]
+        case=case,
+        reporter=reporter,
+        in_reply_to_report=report,
+        template=template,
+        subject=subject,
+        body=body,
+        message_id=message_id,
+        automatic=automatic,
+        created_by=actor.user,  # type: ignore[misc]
         created_at=timezone.now(),
     )
     do_register_outbound_message_id(message_id, case=case, reporter=reporter)
@@ -248,9 +259,7 @@ def do_queue_replies(
     check_reply_template(template.subject, template.body, purpose=template.purpose)
     case = Case.objects.select_for_update().get(pk=case.pk)
     latest: dict[int, Report] = {}
-    for report in (
-        Report.objects.filter(case=case).exclude(kind=Report.Kind.AUTOMATIC).order_by("received_at", "id")
-    ):
+    for report in Report.objects.filter(case=case).exclude(kind=Report.Kind.AUTOMATIC).order_by("received_at", "id"):
         latest[report.reporter_id] = report
     queued: list[Reply] = []
     skipped: dict[str, str] = {}
@@ -271,7 +280,11 @@ def do_queue_replies(
     if not queued:
         return []
     record(
-        AuditAction.REPLY_QUEUED, actor=actor.user, actor_label=actor.label, ip=actor.ip, case=case,
+        AuditAction.REPLY_QUEUED,
+        actor=actor.user,
+        actor_label=actor.label,
+        ip=actor.ip,
+        case=case,
         data={
             "old": None,
             "new": {
@@ -327,7 +340,11 @@ def maybe_acknowledge(report: Report) -> Reply | None:
     system = Actor(user=None, label="system")
     reply = _create_reply(report.case, reporter, template=template, report=report, automatic=True, actor=system)
     record(
-        AuditAction.REPLY_QUEUED, actor=None, actor_label=system.label, case=report.case, report=report,
+        AuditAction.REPLY_QUEUED,
+        actor=None,
+        actor_label=system.label,
+        case=report.case,
+        report=report,
         data={
             "old": None,
             "new": {
@@ -442,8 +459,13 @@ def replies_due_for_retry(now: datetime | None = None) -> list[int]:
 # --- Delivery tracking ---------------------------------------------------------------------------
 
 _FINAL = {Reply.State.BOUNCED}
-_ORDER = {Reply.State.QUEUED: 0, Reply.State.FAILED: 0, Reply.State.SENT: 1, Reply.State.DELIVERED: 2,
-          Reply.State.BOUNCED: 3}
+_ORDER = {
+    Reply.State.QUEUED: 0,
+    Reply.State.FAILED: 0,
+    Reply.State.SENT: 1,
+    Reply.State.DELIVERED: 2,
+    Reply.State.BOUNCED: 3,
+}
 
 
 @transaction.atomic

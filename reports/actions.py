@@ -174,7 +174,9 @@ def _sender_of(message: InboundMessage, parsed: ParsedMail) -> tuple[str, str]:
     return address[:320], parsed.from_name[:200]
 
 
-def _earlier_same_message(message: InboundMessage, parsed: ParsedMail, sender: str) -> tuple[InboundMessage | None, bool]:
+def _earlier_same_message(
+    message: InboundMessage, parsed: ParsedMail, sender: str
+) -> tuple[InboundMessage | None, bool]:
     """Rule 1 for a Message-ID seen before: (the original if this is a redelivery, collision?)."""
     if not parsed.message_id:
         return None, False
@@ -213,13 +215,12 @@ def _upsert_entities(mentions: Sequence[entity_rules.EntityMention], now: dateti
     if not mentions:
         return []
     Entity.objects.bulk_create(
-        [
-            Entity(url=m.url, kind=m.kind.value, lookalike=m.lookalike, first_seen=now, last_seen=now)
-            for m in mentions
-        ],
+        [Entity(url=m.url, kind=m.kind.value, lookalike=m.lookalike, first_seen=now, last_seen=now) for m in mentions],
         ignore_conflicts=True,
     )
-    by_url = {e.url: e for e in Entity.objects.select_for_update().filter(url__in=[m.url for m in mentions]).order_by("pk")}
+    by_url = {
+        e.url: e for e in Entity.objects.select_for_update().filter(url__in=[m.url for m in mentions]).order_by("pk")
+    }
     for mention in mentions:
         entity = by_url[mention.url]
         # "@name" only says "some account"; a link tells the kind, so a later link refines it.
@@ -266,7 +267,9 @@ def _thread_parsed(
     if original is not None:
         message.state = InboundMessage.State.IGNORED
         message.duplicate_of = original
-        message.save(update_fields=["message_id", "content_sha256", "processed_at", "attempts", "error", "state", "duplicate_of"])
+        message.save(
+            update_fields=["message_id", "content_sha256", "processed_at", "attempts", "error", "state", "duplicate_of"]
+        )
         return message
     message.message_id_collision = collision
 
@@ -281,9 +284,17 @@ def _thread_parsed(
     else:
         entities = _upsert_entities(mentions, now)
         valid, invalid = find_tokens(parsed.subject, message.envelope_recipient, *parsed.to)
-        refs = [parsed.in_reply_to, *reversed(parsed.references)] if parsed.in_reply_to else list(reversed(parsed.references))
+        refs = (
+            [parsed.in_reply_to, *reversed(parsed.references)]
+            if parsed.in_reply_to
+            else list(reversed(parsed.references))
+        )
         decision = decide_thread(
-            reporter=reporter, refs=[r for r in refs if r], valid_tokens=valid, invalid_tokens=invalid, entities=entities
+            reporter=reporter,
+            refs=[r for r in refs if r],
+            valid_tokens=valid,
+            invalid_tokens=invalid,
+            entities=entities,
         )
         notes += decision.notes
         kind = decision.kind
@@ -318,8 +329,12 @@ def _thread_parsed(
     ReportEntity.objects.bulk_create(
         [
             ReportEntity(
-                report=report, entity=entity, seen_as=m.seen_as[:300], source=m.source[:16],
-                defanged=m.defanged, lookalike=m.lookalike,
+                report=report,
+                entity=entity,
+                seen_as=m.seen_as[:300],
+                source=m.source[:16],
+                defanged=m.defanged,
+                lookalike=m.lookalike,
             )
             for m, entity in zip(mentions, entities, strict=True)
         ]
@@ -330,7 +345,15 @@ def _thread_parsed(
         transaction.on_commit(lambda: report_created.send(sender=Report, report=report), robust=True)
     message.state = InboundMessage.State.PROCESSED
     message.save(
-        update_fields=["message_id", "content_sha256", "processed_at", "attempts", "error", "state", "message_id_collision"]
+        update_fields=[
+            "message_id",
+            "content_sha256",
+            "processed_at",
+            "attempts",
+            "error",
+            "state",
+            "message_id_collision",
+        ]
     )
     return message
 

@@ -37,7 +37,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
-    list_display = ["id", "received_at", "source", "state", "message_id", "raw_size", "attempts", "message_id_collision"]
+    list_display = [
+        "id",
+        "received_at",
+        "source",
+        "state",
+        "message_id",
+        "raw_size",
+        "attempts",
+        "message_id_collision",
+    ]
     list_filter = ["state", "source", "message_id_collision"]
     search_fields = ["message_id", "sha256", "envelope_sender", "provider_event_id"]
     date_hierarchy = "received_at"

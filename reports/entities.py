@@ -44,13 +44,28 @@ class EntityMention:
     source: str
 
 
-_ALIASES = frozenset(
-    {"t.me", "telegram.me", "telegram.dog", "www.t.me", "www.telegram.me", "www.telegram.dog"}
-)
+_ALIASES = frozenset({"t.me", "telegram.me", "telegram.dog", "www.t.me", "www.telegram.me", "www.telegram.dog"})
 _RESERVED = frozenset(
     {
-        "joinchat", "addstickers", "addemoji", "s", "c", "share", "proxy", "socks", "setlanguage",
-        "addtheme", "iv", "login", "confirmphone", "bg", "boost", "contact", "invoice", "addlist", "m",
+        "joinchat",
+        "addstickers",
+        "addemoji",
+        "s",
+        "c",
+        "share",
+        "proxy",
+        "socks",
+        "setlanguage",
+        "addtheme",
+        "iv",
+        "login",
+        "confirmphone",
+        "bg",
+        "boost",
+        "contact",
+        "invoice",
+        "addlist",
+        "m",
     }
 )
 _INVISIBLE = (
@@ -69,7 +84,7 @@ _CONFUSABLES = str.maketrans(
     "\u03b1\u03b3\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7"
     "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
     "\u0131\u0261\u0585",
-    "aekmopctyxsijhldqw" "ABEKMHOPCTYXSIJQW" "ayikvoptux" "ABEZHIKMNOPTYX" "igo",
+    "aekmopctyxsijhldqwABEKMHOPCTYXSIJQWayikvoptuxABEZHIKMNOPTYXigo",
 )
 _BLANK = "".join(chr(i) for i in range(0x3001) if i <= 0x20 or i == 0x7F or chr(i).isspace()) + _INVISIBLE
 _OPENING = "<([{\"'\u00ab\u201c\u2018"

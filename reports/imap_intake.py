@@ -55,9 +55,7 @@ def parse_mailbox_url(url: str, *, default_folder: str) -> MailboxUrl:
     except ValueError as exc:
         raise ImapError(f"bad port in the mailbox URL: {exc}") from None
     if not parts.hostname or parts.username is None or parts.password is None:
-        raise ImapError(
-            "the mailbox URL needs user, password and host: imap[s]://user:pass@host/FOLDER"
-        )
+        raise ImapError("the mailbox URL needs user, password and host: imap[s]://user:pass@host/FOLDER")
     tls = parts.scheme == "imaps"
     return MailboxUrl(
         tls=tls,
@@ -83,18 +81,14 @@ def connect(mailbox: MailboxUrl) -> imaplib.IMAP4:
     context = ssl.create_default_context()
     client: imaplib.IMAP4
     if mailbox.tls:
-        client = imaplib.IMAP4_SSL(
-            mailbox.host, mailbox.port, ssl_context=context, timeout=TIMEOUT_SECONDS
-        )
+        client = imaplib.IMAP4_SSL(mailbox.host, mailbox.port, ssl_context=context, timeout=TIMEOUT_SECONDS)
     else:
         client = imaplib.IMAP4(mailbox.host, mailbox.port, timeout=TIMEOUT_SECONDS)
         if "STARTTLS" in client.capabilities:
             client.starttls(context)
         elif not _is_loopback(mailbox.host):
             client.shutdown()
-            raise ImapError(
-                f"{mailbox.host} offers no STARTTLS; use imaps:// rather than send the password in clear"
-            )
+            raise ImapError(f"{mailbox.host} offers no STARTTLS; use imaps:// rather than send the password in clear")
     client.login(mailbox.username, mailbox.password)
     # Servers announce MOVE and UIDPLUS only after login, and imaplib keeps the pre-login list.
     data = _check(client.capability(), "CAPABILITY")
@@ -123,9 +117,7 @@ def _select(client: imaplib.IMAP4, folder: str, *, keyword_needed: bool) -> None
     if keyword_needed:
         flags = client.untagged_responses.get("PERMANENTFLAGS", [b""])[-1] or b""
         if b"\\*" not in flags:
-            raise ImapError(
-                f"{folder} cannot keep custom keywords; use a done folder instead"
-            )
+            raise ImapError(f"{folder} cannot keep custom keywords; use a done folder instead")
 
 
 def _sizes(client: imaplib.IMAP4, uids: list[bytes]) -> dict[bytes, int]:
@@ -133,9 +125,7 @@ def _sizes(client: imaplib.IMAP4, uids: list[bytes]) -> dict[bytes, int]:
     # Batches keep the command line short of server limits (Dovecot: 64 KiB).
     for start in range(0, len(uids), 500):
         message_set = b",".join(uids[start : start + 500]).decode()
-        for line in _check(
-            client.uid("FETCH", message_set, "(RFC822.SIZE)"), "FETCH RFC822.SIZE"
-        ):
+        for line in _check(client.uid("FETCH", message_set, "(RFC822.SIZE)"), "FETCH RFC822.SIZE"):
             text = (line[0] if isinstance(line, tuple) else line) or b""
             uid, size = _UID.search(text), _SIZE.search(text)
             if uid and size:
@@ -146,13 +136,9 @@ def _sizes(client: imaplib.IMAP4, uids: list[bytes]) -> dict[bytes, int]:
 def _fetch(client: imaplib.IMAP4, uid: bytes) -> bytes | None:
     """The message's exact bytes, or None if it was expunged meanwhile."""
     # BODY.PEEK leaves \Seen alone: nothing about the message changes before it is stored.
-    data = _check(
-        client.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), f"FETCH UID {uid.decode()}"
-    )
+    data = _check(client.uid("FETCH", uid.decode(), "(BODY.PEEK[])"), f"FETCH UID {uid.decode()}")
     # One UID was asked for, so the one literal is its body (servers differ in where they put UID).
-    bodies = [
-        item[1] for item in data if isinstance(item, tuple) and b"BODY[]" in item[0]
-    ]
+    bodies = [item[1] for item in data if isinstance(item, tuple) and b"BODY[]" in item[0]]
     return bodies[0] if len(bodies) == 1 else None
 
 
@@ -160,9 +146,7 @@ def _mark(client: imaplib.IMAP4, uid: bytes, done_folder: str) -> None:
     message_set = uid.decode()
     if not done_folder:
         _check(
-            client.uid(
-                "STORE", message_set, "+FLAGS.SILENT", f"(\\Seen {STORED_KEYWORD})"
-            ),
+            client.uid("STORE", message_set, "+FLAGS.SILENT", f"(\\Seen {STORED_KEYWORD})"),
             "STORE",
         )
     elif has_capability(client, "MOVE"):

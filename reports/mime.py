@@ -284,7 +284,9 @@ class _Walker:
                         fields.append((name, buf[value_start:value_end]))
                     name = match.group(1).decode("ascii").lower()
                     kept = len(fields)
-                    if kept >= lim.max_header_fields and (name not in _ESSENTIAL or kept >= lim.max_header_fields + 100):
+                    if kept >= lim.max_header_fields and (
+                        name not in _ESSENTIAL or kept >= lim.max_header_fields + 100
+                    ):
                         name = None
                         dropped += 1
                     else:
@@ -295,7 +297,9 @@ class _Walker:
         self.header_budget -= max(0, min(pos, end) - start)
         if dropped:
             self.truncate("max_header_fields")
-            self.defect(f"{self.where(path)}: {dropped} header fields over the limit of {lim.max_header_fields} dropped")
+            self.defect(
+                f"{self.where(path)}: {dropped} header fields over the limit of {lim.max_header_fields} dropped"
+            )
         return _Fields(fields), body
 
     def transfer_encoding(self, fields: _Fields, path: str) -> str:
@@ -331,7 +335,9 @@ class _Walker:
         for index, (start, end) in enumerate(spans, 1):
             if self.parts >= self.limits.max_parts:
                 self.truncate("max_parts")
-                self.defect(f"{self.where(parent.path)}: more than {self.limits.max_parts} MIME parts; the rest is not parsed")
+                self.defect(
+                    f"{self.where(parent.path)}: more than {self.limits.max_parts} MIME parts; the rest is not parsed"
+                )
                 break
             self.parts += 1
             path = f"{parent.path}.{index}" if parent.path else str(index)
@@ -406,7 +412,9 @@ class _Walker:
             if cte not in _IDENTITY_ENCODINGS:  # base64 forwarded mail: walk the decoded copy
                 buf = _normalise_newlines(payload)
                 start, end = 0, len(buf)
-            self.stack.append(_Entity(buf, start, end, entity.depth + 1, entity.path, len(self.contexts) - 1, message_root=True))
+            self.stack.append(
+                _Entity(buf, start, end, entity.depth + 1, entity.path, len(self.contexts) - 1, message_root=True)
+            )
             return
 
         if not fields.fields and entity.message_root and entity.ctx == 0 and b"\x00" in buf[start : start + 8192]:
@@ -416,7 +424,9 @@ class _Walker:
             return
         self.leaf(entity, fields, view, ctype, cte, buf, start, end)
 
-    def split(self, buf: bytes, start: int, end: int, boundary: str, codec: str, path: str) -> list[tuple[int, int]] | None:
+    def split(
+        self, buf: bytes, start: int, end: int, boundary: str, codec: str, path: str
+    ) -> list[tuple[int, int]] | None:
         """Body spans between the delimiter lines of ``boundary``; None when there is none."""
         try:
             raw = boundary.encode(codec)
@@ -451,7 +461,9 @@ class _Walker:
 
     # Leaves ------------------------------------------------------------------------------------
 
-    def leaf(self, entity: _Entity, fields: _Fields, view: _MimeView, ctype: str, cte: str, buf: bytes, start: int, end: int) -> None:
+    def leaf(
+        self, entity: _Entity, fields: _Fields, view: _MimeView, ctype: str, cte: str, buf: bytes, start: int, end: int
+    ) -> None:
         mime = view.msg
         disposition = (_safe_str(mime.get_content_disposition) or "").lower()
         filename = view.filename()
@@ -463,7 +475,11 @@ class _Walker:
         budget_index = 0 if entity.ctx == 0 else 1
         charset = _safe_str(mime.get_content_charset)
         is_body = ctype in ("text/plain", "text/html") and disposition != "attachment"
-        if is_body and (payload[:8].startswith(_BINARY_MAGIC) or payload[:1024].count(b"\x00") > 8) and not (_codec(charset) or "").startswith("utf-"):
+        if (
+            is_body
+            and (payload[:8].startswith(_BINARY_MAGIC) or payload[:1024].count(b"\x00") > 8)
+            and not (_codec(charset) or "").startswith("utf-")
+        ):
             self.defect(f"{self.where(entity.path)}: declared {ctype} but holds binary content")
             is_body = False
         if is_body:
@@ -501,7 +517,13 @@ class _Walker:
             self.add_arf_fields(payload)
         elif ctype == "text/rfc822-headers":  # the header of a bounced or reported original
             self.contexts.append(_Context())
-            self.add_piece(self.contexts[-1], entity, "plain", _clean_text(decode_text(payload[: self.text_left[1] * 4], charset)), 1)
+            self.add_piece(
+                self.contexts[-1],
+                entity,
+                "plain",
+                _clean_text(decode_text(payload[: self.text_left[1] * 4], charset)),
+                1,
+            )
         elif entity.ctx == 0 and ctype == "message/delivery-status":
             self.saw_dsn = True
         elif entity.ctx == 0 and ctype == "message/disposition-notification":
@@ -544,10 +566,22 @@ class _Walker:
         for name, value in fields.fields:
             values = arf.setdefault(name, [])
             if len(values) < _ARF_FIELDS:
-                values.append(" ".join(_clean_line(_display_text(_unfold(value, 4 * _ARF_VALUE_CHARS))).split())[:_ARF_VALUE_CHARS])
+                values.append(
+                    " ".join(_clean_line(_display_text(_unfold(value, 4 * _ARF_VALUE_CHARS))).split())[
+                        :_ARF_VALUE_CHARS
+                    ]
+                )
         self.arf = arf
 
-    def attach(self, payload: bytes, fields: _Fields, ctype: str, filename: str | None, opaque: str | None, disposition: str = "") -> None:
+    def attach(
+        self,
+        payload: bytes,
+        fields: _Fields,
+        ctype: str,
+        filename: str | None,
+        opaque: str | None,
+        disposition: str = "",
+    ) -> None:
         content_id = _clean_line(fields.text("content-id", _SHORT_HEADER_BYTES) or "").strip("<> ")[:998]
         attachment = ParsedAttachment(
             filename=sanitize_filename(filename),
@@ -563,7 +597,9 @@ class _Walker:
         if len(payload) > self.attachment_bytes_left:
             # Size and hash stay, so the file is still known; the raw mail keeps the bytes.
             self.truncate("max_attachment_bytes")
-            self.defect(f"attachment {attachment.filename!r} not kept: attachments over {self.limits.max_attachment_bytes} bytes")
+            self.defect(
+                f"attachment {attachment.filename!r} not kept: attachments over {self.limits.max_attachment_bytes} bytes"
+            )
             attachment.content = b""
             attachment.opaque_reason = attachment.opaque_reason or "max_attachment_bytes"
         else:
@@ -573,7 +609,9 @@ class _Walker:
     def opaque(self, entity: _Entity, reason: str) -> None:
         """Keep a whole entity, header and body, as one undecoded attachment."""
         fields = _Fields([])
-        self.attach(entity.buf[entity.start : entity.end], fields, "message/rfc822", f"part-{entity.path or '0'}.eml", reason)
+        self.attach(
+            entity.buf[entity.start : entity.end], fields, "message/rfc822", f"part-{entity.path or '0'}.eml", reason
+        )
 
     def depth_exceeded(self, entity: _Entity) -> None:
         self.truncate("max_depth")

@@ -239,7 +239,18 @@ _B64_VALID = _B64_KEEP + b" \t\n\r\x0b\x0c"
 _B64_DELETE = bytes(b for b in range(256) if b not in _B64_KEEP)
 _PADDING = re.compile(rb"=+")
 _QP_SOFT_BREAK_SPACES = re.compile(rb"=[ \t]+(?=\n)")
-_BINARY_MAGIC = (b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"%PDF-", b"PK\x03\x04", b"MZ\x90", b"\x1f\x8b\x08", b"Rar!\x1a", b"7z\xbc\xaf", b"\xd0\xcf\x11\xe0")
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"%PDF-",
+    b"PK\x03\x04",
+    b"MZ\x90",
+    b"\x1f\x8b\x08",
+    b"Rar!\x1a",
+    b"7z\xbc\xaf",
+    b"\xd0\xcf\x11\xe0",
+)
 _DEFAULT_NAMES = {
     "message/delivery-status": "delivery-status.txt",
     "message/disposition-notification": "disposition-notification.txt",

@@ -90,9 +90,7 @@ class Entity(models.Model):
     url = models.CharField(max_length=300, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
-    lookalike = models.BooleanField(
-        default=False, help_text=_("Seen only in a look-alike or mixed-script spelling.")
-    )
+    lookalike = models.BooleanField(default=False, help_text=_("Seen only in a look-alike or mixed-script spelling."))
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     report_count = models.PositiveIntegerField(default=0)

@@ -40,9 +40,7 @@ class IntakeHandler:
         local, _, domain = _normalise(address).rpartition("@")
         self._local, self._domain = local, domain
         self._extra = {_normalise(a) for a in extra_recipients if a.strip()}
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="smtp-store"
-        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp-store")
         self.in_flight = 0
 
     def accepts(self, recipient: str) -> bool:
@@ -51,9 +49,7 @@ class IntakeHandler:
         if address in self._extra:
             return True
         local, _, domain = address.rpartition("@")
-        return domain == self._domain and (
-            local == self._local or local.startswith(self._local + "+")
-        )
+        return domain == self._domain and (local == self._local or local.startswith(self._local + "+"))
 
     async def handle_RCPT(
         self,
@@ -71,22 +67,16 @@ class IntakeHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
         recipient = envelope.rcpt_tos[0]
         self.in_flight += 1
         try:
             loop = asyncio.get_running_loop()
-            message_id = await loop.run_in_executor(
-                self._executor, _store, raw, sender, recipient
-            )
+            message_id = await loop.run_in_executor(self._executor, _store, raw, sender, recipient)
         except Exception:
-            logger.exception(
-                "smtp: could not store a message from %r for %r", sender, recipient
-            )
+            logger.exception("smtp: could not store a message from %r for %r", sender, recipient)
             status = "451 4.3.0 Could not store the message, try again later"
         else:
             logger.info(
@@ -116,17 +106,13 @@ def _store(raw: bytes, sender: str, recipient: str) -> int:
     # so a database restart costs one 451, not every message until the process restarts.
     close_old_connections()
     try:
-        result = do_store_inbound(
-            raw, source="smtp", envelope_sender=sender, envelope_recipient=recipient
-        )
+        result = do_store_inbound(raw, source="smtp", envelope_sender=sender, envelope_recipient=recipient)
     finally:
         close_old_connections()
     return result.message.pk
 
 
-def server_factory(
-    handler: IntakeHandler, *, lmtp: bool, max_bytes: int, hostname: str
-) -> SMTP:
+def server_factory(handler: IntakeHandler, *, lmtp: bool, max_bytes: int, hostname: str) -> SMTP:
     """One protocol instance per connection; `data_size_limit` gives both SIZE and the 552."""
     server_class = LMTP if lmtp else SMTP
     return server_class(

@@ -67,8 +67,12 @@ def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if has_next:
         next_query["before"] = str(page[-1].pk)
     context = {
-        "can": can, "form": form, "entries": page, "has_next": has_next,
-        "next_query": next_query.urlencode(), "filter_query": query.urlencode(),
+        "can": can,
+        "form": form,
+        "entries": page,
+        "has_next": has_next,
+        "next_query": next_query.urlencode(),
+        "filter_query": query.urlencode(),
     }
     if request.htmx:
         return render(request, "moderation/audit_list.html#audit-results", context)
@@ -94,9 +98,16 @@ def _csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
             [
                 csv_cell(v)
                 for v in (
-                    entry.pk, entry.created_at.isoformat(), entry.actor_label, entry.action,
-                    entry.case.reference if entry.case else "", entry.entity.url if entry.entity else "",
-                    entry.report.public_id if entry.report else "", entry.ip or "", entry.data, entry.hash,
+                    entry.pk,
+                    entry.created_at.isoformat(),
+                    entry.actor_label,
+                    entry.action,
+                    entry.case.reference if entry.case else "",
+                    entry.entity.url if entry.entity else "",
+                    entry.report.public_id if entry.report else "",
+                    entry.ip or "",
+                    entry.data,
+                    entry.hash,
                 )
             ]
         )

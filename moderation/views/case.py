@@ -54,7 +54,9 @@ THUMBNAIL_SIZE = (640, 640)
 THUMBNAIL_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
 
 
-def _get_case_for_moderator(request: AuthenticatedHttpRequest, reference: str, *, write: bool) -> tuple[Case, Abilities]:
+def _get_case_for_moderator(
+    request: AuthenticatedHttpRequest, reference: str, *, write: bool
+) -> tuple[Case, Abilities]:
     can = require_moderator(request) if write else require_viewer(request)
     return get_object_or_404(Case.objects.select_related("assignee", "merged_into"), reference=reference), can
 
@@ -146,7 +148,9 @@ def _respond(
     return response
 
 
-def _header_write(request: AuthenticatedHttpRequest, reference: str, form_class: type[CaseVersionForm], form_name: str) -> HttpResponse:
+def _header_write(
+    request: AuthenticatedHttpRequest, reference: str, form_class: type[CaseVersionForm], form_name: str
+) -> HttpResponse:
     case, can = _get_case_for_moderator(request, reference, write=True)
     form = form_class(request.POST)
     changed = False
@@ -199,15 +203,28 @@ def entity_block(request: AuthenticatedHttpRequest, reference: str, entity_id: s
     changed = False
     if form.is_valid():
         try:
-            changed = actions.do_block_entity(
-                entity, category=form.cleaned_data["category"], statement=form.cleaned_data["statement"],
-                actor=actor_of(request), case=case,
-            ) is not None
+            changed = (
+                actions.do_block_entity(
+                    entity,
+                    category=form.cleaned_data["category"],
+                    statement=form.cleaned_data["statement"],
+                    actor=actor_of(request),
+                    case=case,
+                )
+                is not None
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
     return _respond(
-        request, case, can, partial="entities-panel", form=form, form_name="block_form", changed=changed,
-        events=("case-changed", "audit-changed"), form_entity=entity.pk,
+        request,
+        case,
+        can,
+        partial="entities-panel",
+        form=form,
+        form_name="block_form",
+        changed=changed,
+        events=("case-changed", "audit-changed"),
+        form_entity=entity.pk,
     )
 
 
@@ -222,14 +239,22 @@ def entity_unblock(request: AuthenticatedHttpRequest, reference: str, entity_id:
     changed = False
     if form.is_valid():
         try:
-            changed = actions.do_unblock_entity(
-                entity, statement=form.cleaned_data["statement"], actor=actor, case=case
-            ) is not None
+            changed = (
+                actions.do_unblock_entity(entity, statement=form.cleaned_data["statement"], actor=actor, case=case)
+                is not None
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
     return _respond(
-        request, case, can, partial="entities-panel", form=form, form_name="unblock_form", changed=changed,
-        events=("case-changed", "audit-changed"), form_entity=entity.pk,
+        request,
+        case,
+        can,
+        partial="entities-panel",
+        form=form,
+        form_name="unblock_form",
+        changed=changed,
+        events=("case-changed", "audit-changed"),
+        form_entity=entity.pk,
     )
 
 
@@ -248,8 +273,16 @@ def entity_split(request: AuthenticatedHttpRequest, reference: str, entity_id: s
     if new_case is not None and not request.htmx:
         messages.success(request, _("%(entity)s now has its own case %(case)s.") % {"entity": entity, "case": new_case})
     return _respond(
-        request, case, can, partial="entities-panel", form=form, form_name="split_form", changed=new_case is not None,
-        events=("case-changed", "audit-changed"), split_into=new_case, form_entity=entity.pk,
+        request,
+        case,
+        can,
+        partial="entities-panel",
+        form=form,
+        form_name="split_form",
+        changed=new_case is not None,
+        events=("case-changed", "audit-changed"),
+        split_into=new_case,
+        form_entity=entity.pk,
     )
 
 
@@ -261,14 +294,25 @@ def case_decline(request: AuthenticatedHttpRequest, reference: str) -> HttpRespo
     changed = False
     if form.is_valid():
         try:
-            changed = actions.do_decline_case(
-                case, reason=form.cleaned_data["reason"], statement=form.cleaned_data["statement"],
-                actor=actor_of(request),
-            ) is not None
+            changed = (
+                actions.do_decline_case(
+                    case,
+                    reason=form.cleaned_data["reason"],
+                    statement=form.cleaned_data["statement"],
+                    actor=actor_of(request),
+                )
+                is not None
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
     return _respond(
-        request, case, can, partial="decision-panel", form=form, form_name="decline_form", changed=changed,
+        request,
+        case,
+        can,
+        partial="decision-panel",
+        form=form,
+        form_name="decline_form",
+        changed=changed,
         events=("case-changed", "audit-changed"),
     )
 
@@ -316,8 +360,15 @@ def report_move(request: AuthenticatedHttpRequest, reference: str, report_id: st
     if form.is_valid():
         changed = actions.do_move_report(report, to_case=form.cleaned_data["to"], actor=actor_of(request))
     return _respond(
-        request, case, can, partial="timeline", form=form, form_name="move_form", changed=changed,
-        events=("case-changed", "audit-changed"), form_report=report.pk,
+        request,
+        case,
+        can,
+        partial="timeline",
+        form=form,
+        form_name="move_form",
+        changed=changed,
+        events=("case-changed", "audit-changed"),
+        form_report=report.pk,
     )
 
 
@@ -329,7 +380,9 @@ def report_raw(request: AuthenticatedHttpRequest, reference: str, report_id: str
     require_lead(request)
     report = get_object_or_404(Report.objects.select_related("inbound"), case=case, public_id=report_id)
     response = FileResponse(
-        report.inbound.raw.open("rb"), as_attachment=True, filename=f"{case.reference}-{report.public_id}.eml",
+        report.inbound.raw.open("rb"),
+        as_attachment=True,
+        filename=f"{case.reference}-{report.public_id}.eml",
         content_type="application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
@@ -347,7 +400,9 @@ def attachment_download(request: AuthenticatedHttpRequest, attachment_id: str) -
     """Inbound bytes never render on our origin: a download, whatever the file claims to be."""
     attachment = _get_attachment_for_viewer(request, attachment_id)
     response = FileResponse(
-        attachment.file.open("rb"), as_attachment=True, filename=attachment.filename or "attachment.bin",
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename or "attachment.bin",
         content_type="application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
@@ -422,7 +477,9 @@ def reply_send(request: AuthenticatedHttpRequest, reference: str) -> HttpRespons
         else:
             try:
                 queued = do_queue_replies(
-                    case, template=form.cleaned_data["template"], reporters=_chosen_reporters(case, form),
+                    case,
+                    template=form.cleaned_data["template"],
+                    reporters=_chosen_reporters(case, form),
                     actor=actor_of(request),
                 )
             except (ValidationError, PermissionDenied) as exc:
@@ -430,7 +487,12 @@ def reply_send(request: AuthenticatedHttpRequest, reference: str) -> HttpRespons
     if queued and not request.htmx:
         messages.success(request, _("%(n)d repl(ies) queued.") % {"n": len(queued)})
     return _respond(
-        request, case, can, partial="reply-composer", form=form, form_name="reply_form", changed=bool(queued),
+        request,
+        case,
+        can,
+        partial="reply-composer",
+        form=form,
+        form_name="reply_form",
+        changed=bool(queued),
         queued=len(queued),
     )
-

@@ -52,7 +52,9 @@ def _filters(form: QueueFilterForm, request: AuthenticatedHttpRequest) -> querie
     )
 
 
-def _queue_context(request: AuthenticatedHttpRequest, params: QueryDict, page_size: int = PAGE_SIZE) -> dict[str, object]:
+def _queue_context(
+    request: AuthenticatedHttpRequest, params: QueryDict, page_size: int = PAGE_SIZE
+) -> dict[str, object]:
     form = QueueFilterForm(params)
     filters = _filters(form, request)
     after = queries.parse_cursor(form.cleaned_data.get("after") or "", filters.sort) if form.is_valid() else None

@@ -90,6 +90,4 @@ def case(make_case: Callable[..., Case]) -> Case:
 
 @pytest.fixture
 def two_entity_case(make_case: Callable[..., Case]) -> Case:
-    return make_case(
-        "Both t.me/first_channel and t.me/second_channel post propaganda.", message_id="<two@example.org>"
-    )
+    return make_case("Both t.me/first_channel and t.me/second_channel post propaganda.", message_id="<two@example.org>")

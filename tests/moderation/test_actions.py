@@ -132,17 +132,24 @@ def test_change_case_category_to_the_same_category_records_nothing(case, as_alic
 
 
 def test_block_entity_records_one_audit_entry_and_a_decision(case, entity, alice, as_alice):
-    decision = do_block_entity(entity, category="terrorism", statement="  Execution videos. ", case=case, actor=as_alice)
+    decision = do_block_entity(
+        entity, category="terrorism", statement="  Execution videos. ", case=case, actor=as_alice
+    )
     assert decision is not None
     assert (decision.kind, decision.category, decision.statement, decision.actor) == (
-        Decision.Kind.BLOCK, "terrorism", "Execution videos.", alice
+        Decision.Kind.BLOCK,
+        "terrorism",
+        "Execution videos.",
+        alice,
     )
     entry = only_entry()
     assert _entry_fields(entry) == (AuditAction.ENTITY_BLOCKED, alice, case, entity, None)
     assert entry.data == {
         "old": {"status": "active", "case_status": "new"},
         "new": {"status": "blocked", "case_status": "actioned"},
-        "category": "terrorism", "statement": "Execution videos.", "decision": str(decision.public_id),
+        "category": "terrorism",
+        "statement": "Execution videos.",
+        "decision": str(decision.public_id),
     }
     assert Entity.objects.get(pk=entity.pk).status == Entity.Status.BLOCKED
     assert Case.objects.get(pk=case.pk).status == Case.Status.ACTIONED
@@ -157,7 +164,9 @@ def test_block_of_a_blocked_entity_records_nothing(entity, as_alice):
 
 def test_block_of_a_private_chat_is_refused(db, as_alice):
     now = timezone.now()
-    chat = Entity.objects.create(url="https://t.me/c/1234567890", kind=Entity.Kind.PRIVATE_CHAT, first_seen=now, last_seen=now)
+    chat = Entity.objects.create(
+        url="https://t.me/c/1234567890", kind=Entity.Kind.PRIVATE_CHAT, first_seen=now, last_seen=now
+    )
     with pytest.raises(ValidationError, match="private chats"):
         do_block_entity(chat, category="violence", statement="harassment", actor=as_alice)
     assert Entity.objects.get(pk=chat.pk).status == Entity.Status.ACTIVE
@@ -207,8 +216,10 @@ def test_unblock_entity_records_one_audit_entry(case, entity, alice, as_alice):
     entry = AuditEntry.objects.exclude(pk__in=before).get()
     assert _entry_fields(entry) == (AuditAction.ENTITY_UNBLOCKED, alice, case, entity, None)
     assert entry.data == {
-        "old": {"status": "blocked"}, "new": {"status": "active"},
-        "statement": "Appeal granted.", "decision": str(decision.public_id),
+        "old": {"status": "blocked"},
+        "new": {"status": "active"},
+        "statement": "Appeal granted.",
+        "decision": str(decision.public_id),
     }
     assert Entity.objects.get(pk=entity.pk).status == Entity.Status.ACTIVE
 
@@ -244,7 +255,10 @@ def test_decline_case_records_one_audit_entry(case, alice, as_alice):
     entry = only_entry()
     assert _entry_fields(entry) == (AuditAction.CASE_DECLINED, alice, case, None, None)
     assert entry.data == {
-        "old": "new", "new": "declined", "reason": "no_violation", "statement": "Satire.",
+        "old": "new",
+        "new": "declined",
+        "reason": "no_violation",
+        "statement": "Satire.",
         "decision": str(decision.public_id),
     }
 
@@ -289,7 +303,9 @@ def test_add_empty_note_records_nothing(case, as_alice):
 
 @pytest.fixture
 def other_report(ingest, report):
-    return report_from(ingest, "t.me/unrelated_channel sells drugs", sender="b@example.net", message_id="<b@example.net>")
+    return report_from(
+        ingest, "t.me/unrelated_channel sells drugs", sender="b@example.net", message_id="<b@example.net>"
+    )
 
 
 def test_move_report_records_one_audit_entry(report, other_report, alice, as_alice):
@@ -336,7 +352,9 @@ def test_merge_case_into_itself_is_refused(case, as_alice):
 
 
 def test_split_entity_records_one_audit_entry(ingest, case, entity, alice, as_alice):
-    only_first = report_from(ingest, "and t.me/first_channel again", sender="c@example.com", message_id="<c@example.com>")
+    only_first = report_from(
+        ingest, "and t.me/first_channel again", sender="c@example.com", message_id="<c@example.com>"
+    )
     assert only_first.case == case
     new_case = do_split_entity(case, entity=entity, actor=as_alice)
     entry = only_entry()

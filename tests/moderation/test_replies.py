@@ -31,8 +31,12 @@ SECRET_TEXT = "my neighbour Bob Secretsson at 12 Hidden Street"
 
 @pytest.fixture
 def first(ingest):
-    return report_from(ingest, f"Block t.me/first_channel. {SECRET_TEXT}", sender="Amira <amira@example.org>",
-                       message_id="<a1@example.org>")
+    return report_from(
+        ingest,
+        f"Block t.me/first_channel. {SECRET_TEXT}",
+        sender="Amira <amira@example.org>",
+        message_id="<a1@example.org>",
+    )
 
 
 @pytest.fixture
@@ -42,8 +46,9 @@ def case(first):
 
 @pytest.fixture
 def second(ingest, case):
-    report = report_from(ingest, "t.me/first_channel diffuse des vidéos", sender="Jean <jean@example.fr>",
-                         message_id="<j1@example.fr>")
+    report = report_from(
+        ingest, "t.me/first_channel diffuse des vidéos", sender="Jean <jean@example.fr>", message_id="<j1@example.fr>"
+    )
     Reporter.objects.filter(pk=report.reporter_id).update(language="fr")
     assert report.case == case
     return Report.objects.select_related("reporter").get(pk=report.pk)
@@ -118,7 +123,9 @@ def test_preview_substitutes_and_puts_the_signed_token_in_the_subject(blocked, f
     reporter = Reporter.objects.get(pk=first.reporter_id)
     subject, body = render_template_preview(template, blocked, reporter)
     assert find_tokens(subject)[0] == [blocked.reference]
-    assert subject.startswith(f"[{blocked.reference}-") and subject.endswith(f"Your report {blocked.reference}: action taken")
+    assert subject.startswith(f"[{blocked.reference}-") and subject.endswith(
+        f"Your report {blocked.reference}: action taken"
+    )
     assert "Hello {case_reference} {% csrf_token %}," in body
     assert "- https://t.me/first_channel" in body
     assert "Decision: blocked" in body and "Policy: terrorism / violent extremism" in body
@@ -139,7 +146,9 @@ def test_save_reply_template_records_one_audit_entry(db, actor, alice):
     row.body = "Hello again"
     assert do_save_reply_template(row, actor=actor)
     assert AuditEntry.objects.order_by("-id").first().data == {
-        "old": {"body": "Hello"}, "new": {"body": "Hello again"}, "template": row.pk
+        "old": {"body": "Hello"},
+        "new": {"body": "Hello again"},
+        "template": row.pk,
     }
 
 
@@ -166,17 +175,22 @@ def test_queue_replies_answers_each_reporter_in_their_thread_and_language(
     assert (entry.actor, entry.case, entry.ip) == (alice, blocked, "198.51.100.4")
     assert entry.data == {
         "old": None,
-        "new": {"template": "blocked", "replies": [
-            {"reply": str(replies[0].public_id), "reporter": first.reporter_id, "language": "en"},
-            {"reply": str(replies[1].public_id), "reporter": second.reporter_id, "language": "fr"},
-        ]},
+        "new": {
+            "template": "blocked",
+            "replies": [
+                {"reply": str(replies[0].public_id), "reporter": first.reporter_id, "language": "en"},
+                {"reply": str(replies[1].public_id), "reporter": second.reporter_id, "language": "fr"},
+            ],
+        },
         "skipped": {},
     }
     assert {m.to[0] for m in mail.outbox} == {"amira@example.org", "jean@example.fr"}
     for reply, report in zip(replies, [first, second], strict=True):
         reply.refresh_from_db()
         assert (reply.state, reply.attempts, reply.automatic) == (Reply.State.SENT, 1, False)
-        assert OutboundMessageId.objects.filter(message_id=reply.message_id, case=blocked, reporter=report.reporter).exists()
+        assert OutboundMessageId.objects.filter(
+            message_id=reply.message_id, case=blocked, reporter=report.reporter
+        ).exists()
         sent = next(m for m in mail.outbox if m.to == [report.reporter.email])
         parsed = email.message_from_bytes(sent.message().as_bytes())
         assert parsed["Message-ID"] == f"<{reply.message_id}>"
@@ -193,20 +207,31 @@ def test_queue_replies_answers_each_reporter_in_their_thread_and_language(
 
 def test_queue_replies_skips_muted_unknown_and_foreign_reporters(blocked, first, second, template, actor, ingest):
     Reporter.objects.filter(pk=second.reporter_id).update(muted=True)
-    unknown = Reporter.objects.create(email="unknown-sender@invalid", first_seen=timezone.now(), last_seen=timezone.now())
+    unknown = Reporter.objects.create(
+        email="unknown-sender@invalid", first_seen=timezone.now(), last_seen=timezone.now()
+    )
     stranger = report_from(ingest, "t.me/other_channel", sender="s@example.net", message_id="<s@example.net>").reporter
     muted = Reporter.objects.get(pk=second.reporter_id)
-    replies = do_queue_replies(blocked, template=template, reporters=[first.reporter, muted, unknown, stranger], actor=actor)
+    replies = do_queue_replies(
+        blocked, template=template, reporters=[first.reporter, muted, unknown, stranger], actor=actor
+    )
     assert [r.reporter for r in replies] == [first.reporter]
     assert _reply_entries().get().data["skipped"] == {
-        str(muted.pk): "muted", str(unknown.pk): "unknown sender", str(stranger.pk): "not a reporter on this case",
+        str(muted.pk): "muted",
+        str(unknown.pk): "unknown sender",
+        str(stranger.pk): "not a reporter on this case",
     }
 
 
 def test_queue_replies_to_nobody_answerable_records_nothing(blocked, second, template, actor):
     Reporter.objects.filter(pk=second.reporter_id).update(muted=True)
     count = AuditEntry.objects.count()
-    assert do_queue_replies(blocked, template=template, reporters=[Reporter.objects.get(pk=second.reporter_id)], actor=actor) == []
+    assert (
+        do_queue_replies(
+            blocked, template=template, reporters=[Reporter.objects.get(pk=second.reporter_id)], actor=actor
+        )
+        == []
+    )
     assert AuditEntry.objects.count() == count
     assert not Reply.objects.exists()
 
@@ -218,7 +243,9 @@ def test_queue_replies_refuses_an_invalid_stored_template(blocked, first, actor)
     assert not Reply.objects.exists()
 
 
-def test_our_reply_coming_back_is_dropped_as_a_loop(blocked, first, template, actor, ingest, django_capture_on_commit_callbacks):
+def test_our_reply_coming_back_is_dropped_as_a_loop(
+    blocked, first, template, actor, ingest, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         do_queue_replies(blocked, template=template, reporters=[first.reporter], actor=actor)
     message = mail.outbox[0].message()
@@ -282,7 +309,12 @@ def test_acknowledgement_is_sent_in_the_reporters_language(ack_on, second, djang
         reply = maybe_acknowledge(second)
     assert reply is not None and reply.automatic and reply.template.language == "fr"
     entry = AuditEntry.objects.get()
-    assert (entry.action, entry.actor, entry.actor_label, entry.report) == (AuditAction.REPLY_QUEUED, None, "system", second)
+    assert (entry.action, entry.actor, entry.actor_label, entry.report) == (
+        AuditAction.REPLY_QUEUED,
+        None,
+        "system",
+        second,
+    )
     assert entry.data["automatic"] is True
     parsed = email.message_from_bytes(mail.outbox[0].message().as_bytes())
     assert parsed["Auto-Submitted"] == "auto-replied"
@@ -301,10 +333,17 @@ def test_acknowledgement_at_most_once_per_period(ack_on, ingest, first):
 
 
 def test_no_acknowledgement_for_automatic_mail_muted_or_own_address(ack_on, ingest, first):
-    auto = report_from(ingest, "I am on holiday", sender="x@example.com", message_id="<x@example.com>",
-                       headers={"Auto-Submitted": "auto-replied"})
+    auto = report_from(
+        ingest,
+        "I am on holiday",
+        sender="x@example.com",
+        message_id="<x@example.com>",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
     assert auto.kind == Report.Kind.AUTOMATIC
-    own = report_from(ingest, "t.me/own_channel", sender="abuse+test@abusedesk.localhost", message_id="<o@abusedesk.localhost>")
+    own = report_from(
+        ingest, "t.me/own_channel", sender="abuse+test@abusedesk.localhost", message_id="<o@abusedesk.localhost>"
+    )
     Reporter.objects.filter(pk=first.reporter_id).update(muted=True)
     assert [maybe_acknowledge(r) for r in (auto, own, first)] == [None, None, None]
     assert not Reply.objects.exists() and not AuditEntry.objects.exists()

@@ -15,9 +15,17 @@ from tests.moderation.fixtures_replies import report_from
 def reply(ingest):
     report = report_from(ingest)
     return Reply.objects.create(
-        case=report.case, reporter=report.reporter, in_reply_to_report=report, subject="s", body="b",
-        message_id="r1@abusedesk.localhost", state=Reply.State.SENT, esp_message_id="esp-1",
-        created_at=timezone.now(), sent_at=timezone.now(), attempts=1,
+        case=report.case,
+        reporter=report.reporter,
+        in_reply_to_report=report,
+        subject="s",
+        body="b",
+        message_id="r1@abusedesk.localhost",
+        state=Reply.State.SENT,
+        esp_message_id="esp-1",
+        created_at=timezone.now(),
+        sent_at=timezone.now(),
+        attempts=1,
     )
 
 

@@ -51,7 +51,7 @@ def test_audit_page_rejects_post(as_auditor: Client) -> None:
 
 
 def test_audit_export_neutralises_spreadsheet_formulas(as_auditor: Client, case: Case, moderator: User) -> None:
-    do_add_note(case, text="=HYPERLINK(\"http://evil\")", actor=Actor(moderator, label="=cmd|' /C calc'!A0"))
+    do_add_note(case, text='=HYPERLINK("http://evil")', actor=Actor(moderator, label="=cmd|' /C calc'!A0"))
     response = as_auditor.get("/audit/export.csv")
     assert response["Content-Disposition"] == 'attachment; filename="abusedesk-audit.csv"'
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))

@@ -89,14 +89,21 @@ def test_case_page_is_read_only_for_an_auditor(as_auditor: Client, case: Case) -
 # Header edits
 
 
-def test_status_change_renders_the_header_and_records_one_entry(as_moderator: Client, moderator: User, case: Case) -> None:
-    response = as_moderator.post(_url(case, "status/"), {"status": "open", "version": case.updated_at.isoformat()}, headers=HTMX)
+def test_status_change_renders_the_header_and_records_one_entry(
+    as_moderator: Client, moderator: User, case: Case
+) -> None:
+    response = as_moderator.post(
+        _url(case, "status/"), {"status": "open", "version": case.updated_at.isoformat()}, headers=HTMX
+    )
     assert response.status_code == 200
     assert response.content.decode().lstrip().startswith('<section id="case-header"')
     assert response["HX-Trigger"] == '{"audit-changed": {}}'
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data) == (
-        AuditAction.CASE_STATUS_CHANGED, moderator, case, {"old": "new", "new": "open"}
+        AuditAction.CASE_STATUS_CHANGED,
+        moderator,
+        case,
+        {"old": "new", "new": "open"},
     )
     assert entry.ip == "127.0.0.1"
 
@@ -125,7 +132,10 @@ def test_priority_change_records_one_entry(as_moderator: Client, moderator: User
     as_moderator.post(_url(case, "priority/"), {"priority": "3"}, headers=HTMX)
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data) == (
-        AuditAction.CASE_PRIORITY_CHANGED, moderator, case, {"old": 1, "new": 3}
+        AuditAction.CASE_PRIORITY_CHANGED,
+        moderator,
+        case,
+        {"old": 1, "new": 3},
     )
 
 
@@ -133,15 +143,22 @@ def test_category_change_records_one_entry(as_moderator: Client, moderator: User
     as_moderator.post(_url(case, "category/"), {"category": "terrorism"}, headers=HTMX)
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.data) == (
-        AuditAction.CASE_CATEGORY_CHANGED, moderator, {"old": "", "new": "terrorism"}
+        AuditAction.CASE_CATEGORY_CHANGED,
+        moderator,
+        {"old": "", "new": "terrorism"},
     )
 
 
-def test_assign_to_a_moderator_records_one_entry(as_moderator: Client, moderator: User, other_moderator: User, case: Case) -> None:
+def test_assign_to_a_moderator_records_one_entry(
+    as_moderator: Client, moderator: User, other_moderator: User, case: Case
+) -> None:
     as_moderator.post(_url(case, "assign/"), {"assignee": "bob"}, headers=HTMX)
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data) == (
-        AuditAction.CASE_ASSIGNED, moderator, case, {"old": None, "new": other_moderator.pk}
+        AuditAction.CASE_ASSIGNED,
+        moderator,
+        case,
+        {"old": None, "new": other_moderator.pk},
     )
 
 
@@ -184,20 +201,28 @@ def test_stale_version_applies_and_tells_what_changed(as_moderator: Client, othe
 def test_block_renders_entities_and_records_one_entry(as_moderator: Client, moderator: User, case: Case) -> None:
     entity = case.entities.get()
     response = as_moderator.post(
-        _url(case, f"entities/{entity.public_id}/block/"), {"category": "terrorism", "statement": "Execution videos."},
+        _url(case, f"entities/{entity.public_id}/block/"),
+        {"category": "terrorism", "statement": "Execution videos."},
         headers=HTMX,
     )
     assert response.content.decode().lstrip().startswith('<section id="entities-panel"')
     assert response["HX-Trigger"] == '{"case-changed": {}, "audit-changed": {}}'
     entry = _only_entry()
-    assert (entry.action, entry.actor, entry.case, entry.entity) == (AuditAction.ENTITY_BLOCKED, moderator, case, entity)
+    assert (entry.action, entry.actor, entry.case, entry.entity) == (
+        AuditAction.ENTITY_BLOCKED,
+        moderator,
+        case,
+        entity,
+    )
     assert entry.data["statement"] == "Execution videos."
     assert entry.data["new"] == {"status": "blocked", "case_status": "actioned"}
 
 
 def test_block_without_a_statement_rerenders_and_records_nothing(as_moderator: Client, case: Case) -> None:
     entity = case.entities.get()
-    response = as_moderator.post(_url(case, f"entities/{entity.public_id}/block/"), {"category": "terrorism"}, headers=HTMX)
+    response = as_moderator.post(
+        _url(case, f"entities/{entity.public_id}/block/"), {"category": "terrorism"}, headers=HTMX
+    )
     assert response.status_code == 200
     assert b"This field is required." in response.content
     assert not AuditEntry.objects.exists()
@@ -205,7 +230,9 @@ def test_block_without_a_statement_rerenders_and_records_nothing(as_moderator: C
 
 def test_block_forbids_an_auditor(as_auditor: Client, case: Case) -> None:
     entity = case.entities.get()
-    response = as_auditor.post(_url(case, f"entities/{entity.public_id}/block/"), {"category": "spam", "statement": "x"})
+    response = as_auditor.post(
+        _url(case, f"entities/{entity.public_id}/block/"), {"category": "spam", "statement": "x"}
+    )
     assert response.status_code == 403
     assert not AuditEntry.objects.exists()
 
@@ -213,7 +240,9 @@ def test_block_forbids_an_auditor(as_auditor: Client, case: Case) -> None:
 def test_block_of_an_entity_of_another_case_is_not_found(as_moderator: Client, make_case, case: Case) -> None:
     other = make_case("t.me/elsewhere_channel", message_id="<elsewhere@example.org>")
     entity = other.entities.get()
-    response = as_moderator.post(_url(case, f"entities/{entity.public_id}/block/"), {"category": "spam", "statement": "x"})
+    response = as_moderator.post(
+        _url(case, f"entities/{entity.public_id}/block/"), {"category": "spam", "statement": "x"}
+    )
     assert response.status_code == 404
 
 
@@ -231,16 +260,24 @@ def test_unblock_by_a_lead_records_one_entry(as_lead: Client, lead: User, other_
     as_lead.post(_url(case, f"entities/{entity.public_id}/unblock/"), {"statement": "Appeal granted."}, headers=HTMX)
     entry = AuditEntry.objects.latest("id")
     assert (entry.action, entry.actor, entry.entity, entry.data["statement"]) == (
-        AuditAction.ENTITY_UNBLOCKED, lead, entity, "Appeal granted."
+        AuditAction.ENTITY_UNBLOCKED,
+        lead,
+        entity,
+        "Appeal granted.",
     )
 
 
 def test_decline_records_one_entry_and_a_decision(as_moderator: Client, moderator: User, case: Case) -> None:
-    response = as_moderator.post(_url(case, "decline/"), {"reason": "no_violation", "statement": "Satire."}, headers=HTMX)
+    response = as_moderator.post(
+        _url(case, "decline/"), {"reason": "no_violation", "statement": "Satire."}, headers=HTMX
+    )
     assert response.content.decode().lstrip().startswith('<section id="decision-panel"')
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data["reason"]) == (
-        AuditAction.CASE_DECLINED, moderator, case, "no_violation"
+        AuditAction.CASE_DECLINED,
+        moderator,
+        case,
+        "no_violation",
     )
     assert Decision.objects.get().statement == "Satire."
 
@@ -256,7 +293,10 @@ def test_note_records_one_entry(as_moderator: Client, moderator: User, case: Cas
     note = Note.objects.get()
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data) == (
-        AuditAction.CASE_NOTE_ADDED, moderator, case, {"old": None, "new": {"note": note.pk}}
+        AuditAction.CASE_NOTE_ADDED,
+        moderator,
+        case,
+        {"old": None, "new": {"note": note.pk}},
     )
 
 
@@ -272,7 +312,10 @@ def test_merge_redirects_to_the_target_and_records_one_entry(as_lead: Client, le
     assert response["HX-Redirect"] == _url(target)
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data["new"]["merged_into"]) == (
-        AuditAction.CASE_MERGED, lead, target, target.reference
+        AuditAction.CASE_MERGED,
+        lead,
+        target,
+        target.reference,
     )
 
 
@@ -294,11 +337,17 @@ def test_move_report_records_one_entry(as_moderator: Client, moderator: User, ma
     source = make_case("t.me/first_channel", message_id="<a@example.org>")
     target = make_case("t.me/second_channel", message_id="<b@example.org>")
     report = source.reports.get()
-    response = as_moderator.post(_url(source, f"reports/{report.public_id}/move/"), {"to": target.reference}, headers=HTMX)
+    response = as_moderator.post(
+        _url(source, f"reports/{report.public_id}/move/"), {"to": target.reference}, headers=HTMX
+    )
     assert response.content.decode().lstrip().startswith('<section id="timeline"')
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.report, entry.data) == (
-        AuditAction.REPORT_MOVED, moderator, target, report, {"old": source.reference, "new": target.reference}
+        AuditAction.REPORT_MOVED,
+        moderator,
+        target,
+        report,
+        {"old": source.reference, "new": target.reference},
     )
 
 
@@ -309,7 +358,11 @@ def test_split_gives_the_entity_its_own_case(as_moderator: Client, moderator: Us
     assert new_case.reference in response.content.decode()
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.entity, entry.data["new"]) == (
-        AuditAction.ENTITY_SPLIT, moderator, two_entity_case, entity, new_case.reference
+        AuditAction.ENTITY_SPLIT,
+        moderator,
+        two_entity_case,
+        entity,
+        new_case.reference,
     )
 
 
@@ -379,7 +432,9 @@ def test_reply_send_rejects_get(as_moderator: Client, case: Case) -> None:
 
 def test_reply_preview_fragment_renders_the_template(as_moderator: Client, case: Case) -> None:
     template = ReplyTemplate.objects.filter(active=True).first()
-    response = as_moderator.get(_url(case, "reply/preview/"), {"template": template.pk, "reporter": "all"}, headers=HTMX)
+    response = as_moderator.get(
+        _url(case, "reply/preview/"), {"template": template.pk, "reporter": "all"}, headers=HTMX
+    )
     content = response.content.decode()
     assert content.lstrip().startswith('<section id="reply-composer"')
     assert 'class="preview"' in content
@@ -406,9 +461,13 @@ def test_reply_menu_lists_recent_reporters_but_accepts_any_reporter_of_the_case(
     first = case.reports.order_by("id").first().reporter
     other = Reporter.objects.create(email="stranger@example.net", first_seen=case.created_at, last_seen=case.created_at)
     template = ReplyTemplate.objects.filter(active=True).first()
-    refused = as_moderator.post(_url(case, "reply/"), {"template": template.pk, "reporter": str(other.pk)}, headers=HTMX)
+    refused = as_moderator.post(
+        _url(case, "reply/"), {"template": template.pk, "reporter": str(other.pk)}, headers=HTMX
+    )
     assert b"Choose a reporter of this case." in refused.content
     assert not Reply.objects.exists()
-    accepted = as_moderator.post(_url(case, "reply/"), {"template": template.pk, "reporter": str(first.pk)}, headers=HTMX)
+    accepted = as_moderator.post(
+        _url(case, "reply/"), {"template": template.pk, "reporter": str(first.pk)}, headers=HTMX
+    )
     assert accepted.status_code == 200
     assert list(Reply.objects.values_list("reporter_id", flat=True)) == [first.pk]

@@ -73,7 +73,9 @@ def test_queue_pages_by_keyset_without_repeating_a_case(as_moderator: Client, ma
     assert seen == [c.reference for c in cases]
 
 
-def test_queue_query_count_does_not_grow_with_the_page(as_moderator: Client, make_case, django_assert_max_num_queries) -> None:
+def test_queue_query_count_does_not_grow_with_the_page(
+    as_moderator: Client, make_case, django_assert_max_num_queries
+) -> None:
     _many_cases(make_case, 3)
     with django_assert_max_num_queries(12) as few:
         as_moderator.get("/")
@@ -143,7 +145,9 @@ def test_bulk_block_blocks_every_entity_with_one_statement(as_lead: Client, lead
 
 
 def test_bulk_decline_without_a_statement_changes_nothing(as_lead: Client, case: Case) -> None:
-    response = as_lead.post("/queue/bulk/", {"cases": [case.reference], "action": "decline", "reason": "duplicate"}, headers=HTMX)
+    response = as_lead.post(
+        "/queue/bulk/", {"cases": [case.reference], "action": "decline", "reason": "duplicate"}, headers=HTMX
+    )
     assert response.status_code == 200
     assert b"Required for this action." in response.content
     assert not AuditEntry.objects.exists()

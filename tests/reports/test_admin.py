@@ -13,7 +13,7 @@ MODELS = ["inboundmessage", "report", "case", "entity", "reporter", "attachment"
 
 @pytest.fixture
 def message(ingest):
-    return ingest(build_mail('<script>alert(1)</script> t.me/admin_channel', subject='"><img src=x onerror=alert(1)>'))
+    return ingest(build_mail("<script>alert(1)</script> t.me/admin_channel", subject='"><img src=x onerror=alert(1)>'))
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -110,9 +110,7 @@ def _wait_for_greeting(process: subprocess.Popen[bytes], port: int, log: Path) -
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(
-                f"dovecot exited with {process.returncode}: {log.read_text() if log.exists() else ''}"
-            )
+            pytest.fail(f"dovecot exited with {process.returncode}: {log.read_text() if log.exists() else ''}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
                 if probe.recv(100).startswith(b"* OK"):
@@ -144,9 +142,7 @@ def dovecot_port() -> Iterator[int]:
         root = Path(folder)
         for sub in ("run", "state", "home"):
             (root / sub).mkdir()
-        config = CONFIG.format(
-            root=root, user=account.pw_name, group=group, port=port, password=PASSWORD
-        )
+        config = CONFIG.format(root=root, user=account.pw_name, group=group, port=port, password=PASSWORD)
         (root / "dovecot.conf").write_text(config)
         if as_root:
             root.chmod(0o755)
@@ -178,9 +174,7 @@ def dovecot(dovecot_port: int) -> Mailbox:
     return Mailbox(dovecot_port, f"desk-{uuid.uuid4().hex[:12]}")
 
 
-def _append(
-    dovecot: Mailbox, *mails: bytes, folder: str = "INBOX", flags: str | None = None
-) -> None:
+def _append(dovecot: Mailbox, *mails: bytes, folder: str = "INBOX", flags: str | None = None) -> None:
     with dovecot.client() as client:
         for mail in mails:
             assert client.append(folder, flags, None, mail)[0] == "OK"
@@ -227,9 +221,7 @@ def test_each_message_is_stored_with_its_exact_bytes(dovecot):
 def test_stored_messages_are_flagged_seen_and_with_our_keyword(dovecot):
     _append(dovecot, *MAILS)
     _fetch_mail(dovecot)
-    assert _flags_by_subject(dovecot) == {
-        name: {"\\Seen", KEYWORD} for name in ("one", "two", "three")
-    }
+    assert _flags_by_subject(dovecot) == {name: {"\\Seen", KEYWORD} for name in ("one", "two", "three")}
 
 
 @pytest.mark.network
@@ -261,9 +253,7 @@ def test_a_message_already_stored_elsewhere_counts_as_duplicate_and_is_flagged(d
 
 @pytest.mark.network
 @pytest.mark.django_db
-def test_failed_store_leaves_that_message_unflagged_for_the_next_poll(
-    dovecot, monkeypatch
-):
+def test_failed_store_leaves_that_message_unflagged_for_the_next_poll(dovecot, monkeypatch):
     def store_except_two(raw: bytes, **kwargs: Any) -> StoreResult:
         if b"Subject: two" in raw:
             raise OSError("disk full")
@@ -307,9 +297,7 @@ def test_done_folder_mode_moves_stored_messages(dovecot):
 @pytest.mark.network
 @pytest.mark.django_db
 def test_done_folder_without_move_support_copies_and_expunges(dovecot, monkeypatch):
-    monkeypatch.setattr(
-        imap_intake, "has_capability", lambda client, name: name != "MOVE"
-    )
+    monkeypatch.setattr(imap_intake, "has_capability", lambda client, name: name != "MOVE")
     _append(dovecot, *MAILS)
     with dovecot.client() as client:
         client.create("Done")
@@ -341,9 +329,7 @@ def test_wrong_password_is_an_error_without_the_password(dovecot):
 
 
 def test_mailbox_url_is_percent_decoded_with_default_port_and_folder():
-    mailbox = parse_mailbox_url(
-        "imaps://desk%40example.org:p%3Ass@mail.example", default_folder="INBOX"
-    )
+    mailbox = parse_mailbox_url("imaps://desk%40example.org:p%3Ass@mail.example", default_folder="INBOX")
     assert (
         mailbox.tls,
         mailbox.host,

@@ -64,7 +64,9 @@ def test_files_mbox_and_maildir_are_stored_with_a_summary(tmp_path, capsys):
     box.flush()
     maildir = mailbox.Maildir(tmp_path / "Maildir")
     maildir.add(build_mail("t.me/four_channel", message_id="<4@example.org>"))
-    call_command("ingest_mail", str(eml), str(eml), "--mbox", str(tmp_path / "box.mbox"), "--maildir", str(tmp_path / "Maildir"))
+    call_command(
+        "ingest_mail", str(eml), str(eml), "--mbox", str(tmp_path / "box.mbox"), "--maildir", str(tmp_path / "Maildir")
+    )
     assert InboundMessage.objects.count() == 4
     assert "duplicates 1, stored 4" in capsys.readouterr().out
 

@@ -37,7 +37,11 @@ KEYERROR_TRAPS = [
 # RFC 5965 reports; the sisimai arf folder also holds Hotmail JMRP mail and an Apple
 # unsubscribe notice, which are not feedback reports.
 ARF_REPORTS = [
-    *(p for p in sorted((SISIMAI / "arf").glob("*.eml")) if p.name not in ("arf-22.eml", "arf-23.eml", "arf-24.eml", "arf-26.eml")),
+    *(
+        p
+        for p in sorted((SISIMAI / "arf").glob("*.eml"))
+        if p.name not in ("arf-22.eml", "arf-23.eml", "arf-24.eml", "arf-26.eml")
+    ),
     *sorted(STALWART.glob("*.eml")),
     FLANKER / "complaints" / "aol.eml",
     FLANKER / "complaints" / "yahoo.eml",
@@ -336,7 +340,11 @@ def test_bare_cr_and_crlf_line_endings_parse_like_lf() -> None:
     expected = parse_message(lf)
     assert expected.text == "line one\nline two t.me/chan"
     for parsed in (crlf, bare_cr):
-        assert (parsed.subject, parsed.text, parsed.content_sha256) == (expected.subject, expected.text, expected.content_sha256)
+        assert (parsed.subject, parsed.text, parsed.content_sha256) == (
+            expected.subject,
+            expected.text,
+            expected.content_sha256,
+        )
 
 
 def test_raw_over_the_size_limit_is_cut_and_flagged() -> None:
@@ -361,14 +369,18 @@ def test_multipart_without_a_usable_boundary_is_read_as_text(content_type: str, 
 
 
 def test_missing_final_boundary_keeps_the_last_part() -> None:
-    parsed = parse_message(multipart("B", "Content-Type: text/plain\n\nfirst", "Content-Type: text/plain\n\nlast t.me/chan", close=False))
+    parsed = parse_message(
+        multipart("B", "Content-Type: text/plain\n\nfirst", "Content-Type: text/plain\n\nlast t.me/chan", close=False)
+    )
     assert parsed.text == "first\n\nlast t.me/chan"
     assert any("final boundary missing" in d for d in parsed.defects)
 
 
 def test_a_boundary_reused_by_a_nested_part_does_not_break_the_outer_parts() -> None:
     inner = 'Content-Type: multipart/alternative; boundary="B"\n\n--B\nContent-Type: text/plain\n\ninner'
-    parsed = parse_message(multipart("B", "Content-Type: text/plain\n\nouter t.me/one", inner, "Content-Type: text/plain\n\nlast t.me/two"))
+    parsed = parse_message(
+        multipart("B", "Content-Type: text/plain\n\nouter t.me/one", inner, "Content-Type: text/plain\n\nlast t.me/two")
+    )
     assert "outer t.me/one" in parsed.text
     assert "last t.me/two" in parsed.text
 
@@ -388,7 +400,11 @@ def test_a_boundary_that_prefixes_another_is_not_confused_with_it() -> None:
 
 
 def test_quoted_printable_soft_breaks_are_joined_before_anyone_reads_the_url() -> None:
-    raw = mail("Content-Type: text/plain", "Content-Transfer-Encoding: quoted-printable", body=b"see t.m=\r\ne/chan and h=\r\nttps://t.me/oth= \r\ner\r\n")
+    raw = mail(
+        "Content-Type: text/plain",
+        "Content-Transfer-Encoding: quoted-printable",
+        body=b"see t.m=\r\ne/chan and h=\r\nttps://t.me/oth= \r\ner\r\n",
+    )
     assert parse_message(raw).text == "see t.me/chan and https://t.me/other"
 
 
@@ -415,14 +431,21 @@ def test_base64_padded_in_the_middle_decodes_every_chunk() -> None:
 
 
 def test_text_declared_base64_that_is_not_base64_is_kept_raw() -> None:
-    raw = mail("Content-Type: text/plain", "Content-Transfer-Encoding: base64", body="this is *not* (base64) at all: t.me/chan!")
+    raw = mail(
+        "Content-Type: text/plain",
+        "Content-Transfer-Encoding: base64",
+        body="this is *not* (base64) at all: t.me/chan!",
+    )
     parsed = parse_message(raw)
     assert parsed.text == "this is *not* (base64) at all: t.me/chan!"
     assert any("kept raw" in d for d in parsed.defects)
 
 
 def test_format_flowed_soft_breaks_are_joined_with_delsp() -> None:
-    raw = mail('Content-Type: text/plain; format=flowed; delsp=yes', body="see t.me/ \nchan today\n> quoted lin \n> e\n-- \nsig\n")
+    raw = mail(
+        "Content-Type: text/plain; format=flowed; delsp=yes",
+        body="see t.me/ \nchan today\n> quoted lin \n> e\n-- \nsig\n",
+    )
     assert parse_message(raw).text == "see t.me/chan today\n> quoted line\n-- \nsig"
 
 
@@ -444,18 +467,29 @@ def test_unknown_transfer_encoding_falls_back_to_raw_bytes() -> None:
 
 
 def test_uuencoded_attachment_is_decoded() -> None:
-    body = "begin 644 report.txt\n" + "&=\"YM92]X\n" + "`\nend\n"
-    raw = multipart("B", "Content-Type: text/plain\n\nsee file", f"Content-Type: application/octet-stream; name=report.txt\nContent-Transfer-Encoding: x-uuencode\n\n{body}")
+    body = "begin 644 report.txt\n" + '&="YM92]X\n' + "`\nend\n"
+    raw = multipart(
+        "B",
+        "Content-Type: text/plain\n\nsee file",
+        f"Content-Type: application/octet-stream; name=report.txt\nContent-Transfer-Encoding: x-uuencode\n\n{body}",
+    )
     assert parse_message(raw).attachments[0].content == b"t.me/x"
 
 
 def test_binary_transfer_encoding_keeps_the_bytes() -> None:
-    raw = mail("Content-Type: application/octet-stream", "Content-Transfer-Encoding: binary", body=b"\x00\x01\x02binary")
+    raw = mail(
+        "Content-Type: application/octet-stream", "Content-Transfer-Encoding: binary", body=b"\x00\x01\x02binary"
+    )
     assert parse_message(raw).attachments[0].content == b"\x00\x01\x02binary"
 
 
 def test_two_transfer_encoding_headers_use_the_first_and_say_so() -> None:
-    raw = mail("Content-Type: text/plain", "Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: quoted-printable", body="dC5tZS9jaGFu")
+    raw = mail(
+        "Content-Type: text/plain",
+        "Content-Transfer-Encoding: base64",
+        "Content-Transfer-Encoding: quoted-printable",
+        body="dC5tZS9jaGFu",
+    )
     parsed = parse_message(raw)
     assert parsed.text == "t.me/chan"
     assert any("conflicting Content-Transfer-Encoding" in d for d in parsed.defects)
@@ -466,10 +500,13 @@ def test_base64_encoded_forwarded_message_is_parsed_as_nested_text() -> None:
     raw = multipart(
         "B",
         "Content-Type: text/plain\n\nSee the forwarded mail.",
-        "Content-Type: message/rfc822; name=fwd.eml\nContent-Transfer-Encoding: base64\n\n" + base64.encodebytes(inner).decode(),
+        "Content-Type: message/rfc822; name=fwd.eml\nContent-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(inner).decode(),
     )
     parsed = parse_message(raw)
-    assert parsed.nested_texts == ["From: Spammer <spam@example.net>\nSubject: join us\n\nour channel: t.me/hidden_chan"]
+    assert parsed.nested_texts == [
+        "From: Spammer <spam@example.net>\nSubject: join us\n\nour channel: t.me/hidden_chan"
+    ]
     (eml,) = parsed.attachments
     assert (eml.filename, eml.content) == ("fwd.eml", inner)
 
@@ -605,7 +642,12 @@ def test_authentication_results_verdicts_come_from_the_topmost_field() -> None:
         "Authentication-Results: mx.desk.example; spf=pass (sender said dkim=fail) smtp.mailfrom=example.org;\n dkim=fail header.d=x; dkim=pass header.d=example.org; dmarc=pass",
         "Authentication-Results: forged.example; spf=fail; dmarc=fail",
     )
-    assert parse_message(raw).auth_results == {"authserv-id": "mx.desk.example", "spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    assert parse_message(raw).auth_results == {
+        "authserv-id": "mx.desk.example",
+        "spf": "pass",
+        "dkim": "pass",
+        "dmarc": "pass",
+    }
 
 
 # --- automatic mail and loops ----------------------------------------------------------------
@@ -631,7 +673,10 @@ def test_auto_submitted_no_is_a_human() -> None:
 
 
 def test_mail_from_the_mailer_daemon_is_automatic() -> None:
-    assert parse_message(b"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n\nfailed\n").automatic == "mailer-daemon"
+    assert (
+        parse_message(b"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n\nfailed\n").automatic
+        == "mailer-daemon"
+    )
 
 
 def test_our_own_address_coming_back_is_a_loop() -> None:
@@ -654,7 +699,12 @@ def test_an_arf_report_with_auto_submitted_is_still_evidence() -> None:
     )
     parsed = parse_message(raw)
     assert parsed.automatic is None
-    assert parsed.arf == {"feedback-type": ["abuse"], "user-agent": ["Test/1"], "version": ["1"], "reported-uri": ["https://t.me/spam_chan"]}
+    assert parsed.arf == {
+        "feedback-type": ["abuse"],
+        "user-agent": ["Test/1"],
+        "version": ["1"],
+        "reported-uri": ["https://t.me/spam_chan"],
+    }
     assert parsed.nested_texts == ["From: s@spam.example\nSubject: buy\n\nt.me/spam_chan"]
 
 
@@ -707,7 +757,7 @@ def test_html_over_the_size_limit_is_cut() -> None:
 
 
 def test_html_to_text_collects_each_href_once() -> None:
-    converted = html_to_text('<a href="https://t.me/a">1</a><A HREF=https://t.me/a>2</A><area href=\'https://t.me/b\'>')
+    converted = html_to_text("<a href=\"https://t.me/a\">1</a><A HREF=https://t.me/a>2</A><area href='https://t.me/b'>")
     assert converted.hrefs == ["https://t.me/a", "https://t.me/b"]
     assert converted.text == "12"
 
@@ -763,9 +813,13 @@ def test_filenames_are_sanitized(declared: str, expected: str) -> None:
 
 
 def test_hostile_attachment_names_in_a_mail_are_sanitized() -> None:
-    names = ['"<img src=x onerror=alert(1)>.png"', '"..\\\\..\\\\x.html"', "CON.txt", "\"" + "n" * 400 + ".exe\""]
-    parts = [f"Content-Type: application/octet-stream\nContent-Disposition: attachment; filename={n}\n\ndata" for n in names]
-    parts.append("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=utf-8''%2E%2E%2F%2E%2E%2Fsecret%E2%80%AE.txt\n\ndata")
+    names = ['"<img src=x onerror=alert(1)>.png"', '"..\\\\..\\\\x.html"', "CON.txt", '"' + "n" * 400 + '.exe"']
+    parts = [
+        f"Content-Type: application/octet-stream\nContent-Disposition: attachment; filename={n}\n\ndata" for n in names
+    ]
+    parts.append(
+        "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=utf-8''%2E%2E%2F%2E%2E%2Fsecret%E2%80%AE.txt\n\ndata"
+    )
     parsed = parse_message(multipart("B", *parts))
     got = [a.filename for a in parsed.attachments]
     assert got[:3] == ["_img src=x onerror=alert(1)_.png", "x.html", "_CON.txt"]
@@ -779,7 +833,10 @@ def test_declared_content_type_is_never_trusted() -> None:
         "Content-Type: text/plain; name=b.txt\nContent-Disposition: attachment\n\n<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
     ]
     parsed = parse_message(multipart("B", *parts))
-    assert [(a.declared_type, a.sniffed_type) for a in parsed.attachments] == [("image/png", "text/html"), ("text/plain", "image/svg+xml")]
+    assert [(a.declared_type, a.sniffed_type) for a in parsed.attachments] == [
+        ("image/png", "text/html"),
+        ("text/plain", "image/svg+xml"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -801,7 +858,8 @@ def test_inline_images_are_marked_inline() -> None:
     raw = multipart(
         "R",
         "Content-Type: text/html\n\n<img src=cid:logo>",
-        "Content-Type: image/png\nContent-ID: <logo>\nContent-Transfer-Encoding: base64\n\n" + base64.b64encode(read(FLANKER / "attachments" / "small.png")).decode(),
+        "Content-Type: image/png\nContent-ID: <logo>\nContent-Transfer-Encoding: base64\n\n"
+        + base64.b64encode(read(FLANKER / "attachments" / "small.png")).decode(),
         subtype="related",
     )
     (image,) = parse_message(raw).attachments

@@ -41,9 +41,7 @@ class _IntakeController(Controller):
         self.lmtp = lmtp
 
     def factory(self) -> SMTP:
-        return server_factory(
-            self.handler, lmtp=self.lmtp, max_bytes=MAX_BYTES, hostname="desk.test"
-        )
+        return server_factory(self.handler, lmtp=self.lmtp, max_bytes=MAX_BYTES, hostname="desk.test")
 
 
 def _free_port() -> int:
@@ -119,9 +117,7 @@ def test_plus_addresses_and_configured_recipients_are_accepted(start_server):
     port = start_server()
     assert _send(port, to="Abuse+c123.sig@AbuseDesk.localhost")[0] == 250
     assert _send(port, RAW + b"second\r\n", to="reports@desk.example")[0] == 250
-    assert sorted(
-        InboundMessage.objects.values_list("envelope_recipient", flat=True)
-    ) == [
+    assert sorted(InboundMessage.objects.values_list("envelope_recipient", flat=True)) == [
         "Abuse+c123.sig@AbuseDesk.localhost",
         "reports@desk.example",
     ]

@@ -68,7 +68,11 @@ def test_reply_to_our_outbound_mail_to_this_sender_is_a_follow_up(ingest):
     case = first.report.case
     do_register_outbound_message_id("<reply-1@abusedesk.localhost>", case=case, reporter=first.report.reporter)
     follow = ingest(
-        build_mail("Thanks! Nothing new.", message_id="<c@example.org>", headers={"In-Reply-To": "<reply-1@abusedesk.localhost>"})
+        build_mail(
+            "Thanks! Nothing new.",
+            message_id="<c@example.org>",
+            headers={"In-Reply-To": "<reply-1@abusedesk.localhost>"},
+        )
     )
     assert follow.report.kind == Report.Kind.FOLLOW_UP
     assert follow.report.case == case
@@ -93,7 +97,9 @@ def test_valid_token_from_a_reporter_on_the_case_threads_there(ingest):
     first = ingest(build_mail("Block t.me/first_channel"))
     case = first.report.case
     token = make_case_token(case.reference)
-    follow = ingest(build_mail("more info, no links", subject=f"Re: [{token}] your report", message_id="<t@example.org>"))
+    follow = ingest(
+        build_mail("more info, no links", subject=f"Re: [{token}] your report", message_id="<t@example.org>")
+    )
     assert follow.report.case == case
     assert follow.report.kind == Report.Kind.FOLLOW_UP
 
@@ -120,7 +126,9 @@ def test_valid_token_from_a_stranger_is_ignored(ingest):
 def test_forged_token_is_ignored(ingest):
     first = ingest(build_mail("Block t.me/first_channel"))
     case = first.report.case
-    forged = ingest(build_mail("no links here", subject=f"[{case.reference}-aaaaaaaaaaaaaaaa]", message_id="<f@example.org>"))
+    forged = ingest(
+        build_mail("no links here", subject=f"[{case.reference}-aaaaaaaaaaaaaaaa]", message_id="<f@example.org>")
+    )
     assert forged.report.case != case
     assert any("bad signature" in note for note in forged.report.notes)
 
@@ -128,7 +136,11 @@ def test_forged_token_is_ignored(ingest):
 def test_report_about_an_entity_with_an_open_case_joins_it(ingest):
     first = ingest(build_mail("Block t.me/storm_channel"))
     second = ingest(
-        build_mail("https://telegram.me/STORM_CHANNEL and t.me/other_chan", sender="b@example.net", message_id="<x@example.net>")
+        build_mail(
+            "https://telegram.me/STORM_CHANNEL and t.me/other_chan",
+            sender="b@example.net",
+            message_id="<x@example.net>",
+        )
     )
     case = first.report.case
     assert second.report.case == case

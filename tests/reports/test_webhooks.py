@@ -38,9 +38,7 @@ from reports.rawstore import read_blob
 from tests.mail import build_mail
 
 # anymail warns on every SendGrid request that it dropped official support for SendGrid.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::anymail.exceptions.AnymailNotSupportedWarning"
-)
+pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "webhooks"
 WEBHOOK_SECRET = "abusedesk:webhook-test-secret"
@@ -170,9 +168,7 @@ DELIVERIES = [
         "Testing inbound \N{EARTH GLOBE AMERICAS}",
         "sender@example.org",
         event_id="6402ab57f79d39d7e10f2523",
-        headers={
-            "Signature": "40e14acfeac2ad68914fd3102cc73fb0b7dd6242e719bdd6e4a2830aea91d116"
-        },
+        headers={"Signature": "40e14acfeac2ad68914fd3102cc73fb0b7dd6242e719bdd6e4a2830aea91d116"},
         marker=b"This is a *test*!",
         signed=True,
     ),
@@ -305,11 +301,7 @@ DELIVERIES = [
     ),
 ]
 BY_NAME = {d.name: d for d in DELIVERIES}
-WITH_EVENT_ID = [
-    d
-    for d in DELIVERIES
-    if d.event_id and (d.marker or d.esp in ("postal", "resend", "mailtrap"))
-]
+WITH_EVENT_ID = [d for d in DELIVERIES if d.event_id and (d.marker or d.esp in ("postal", "resend", "mailtrap"))]
 SIGNED = [d for d in DELIVERIES if d.signed]
 
 
@@ -317,13 +309,9 @@ def _hmac_hex(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _svix_headers(
-    secret: str, svix_id: str, timestamp: str, body: bytes
-) -> dict[str, str]:
+def _svix_headers(secret: str, svix_id: str, timestamp: str, body: bytes) -> dict[str, str]:
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(
-        key, f"{svix_id}.{timestamp}.".encode() + body, hashlib.sha256
-    ).digest()
+    digest = hmac.new(key, f"{svix_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return {
         "svix-id": svix_id,
         "svix-timestamp": timestamp,
@@ -336,9 +324,7 @@ class _ProviderApi:
 
     def __init__(self) -> None:
         self.raw = {
-            RESEND_RAW: (
-                DATA / "resend/test_inbound_basics_raw_mime.parsed-raw-mime.eml"
-            ).read_bytes(),
+            RESEND_RAW: (DATA / "resend/test_inbound_basics_raw_mime.parsed-raw-mime.eml").read_bytes(),
             MAILTRAP_RAW: MAILTRAP_MAIL,
         }
         self.calls: list[str] = []
@@ -346,15 +332,9 @@ class _ProviderApi:
     def get(self, url: str, **kwargs: Any) -> _ApiResponse:
         self.calls.append(url)
         if url == RESEND_API:
-            return _ApiResponse(
-                json.dumps(
-                    {"id": RESEND_EMAIL_ID, "raw": {"download_url": RESEND_RAW}}
-                ).encode()
-            )
+            return _ApiResponse(json.dumps({"id": RESEND_EMAIL_ID, "raw": {"download_url": RESEND_RAW}}).encode())
         if url == MAILTRAP_API:
-            return _ApiResponse(
-                json.dumps({"id": "m-77", "raw_message_url": MAILTRAP_RAW}).encode()
-            )
+            return _ApiResponse(json.dumps({"id": "m-77", "raw_message_url": MAILTRAP_RAW}).encode())
         if url in self.raw:
             return _ApiResponse(self.raw[url])
         raise AssertionError(f"unexpected fetch of {url}")
@@ -423,9 +403,7 @@ def _postal_signature(private_key: Any, body: bytes) -> str:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    return base64.b64encode(
-        private_key.sign(body, padding.PKCS1v15(), hashes.SHA1())
-    ).decode()
+    return base64.b64encode(private_key.sign(body, padding.PKCS1v15(), hashes.SHA1())).decode()
 
 
 def _postal_public_key(private_key: Any) -> str:
@@ -447,9 +425,7 @@ Deliver = Callable[..., HttpResponse]
 
 
 @pytest.fixture
-def deliver(
-    db: None, webhook_client: Client, request: pytest.FixtureRequest, settings: Any
-) -> Deliver:
+def deliver(db: None, webhook_client: Client, request: pytest.FixtureRequest, settings: Any) -> Deliver:
     """POST a delivery as its provider would; `body` replaces the recorded payload (re-signed)."""
 
     def _deliver(
@@ -493,9 +469,7 @@ def _changed(case: Delivery, body: bytes, provider_api: _ProviderApi) -> bytes:
     """The same delivery (same event id) carrying other mail bytes."""
     if case.esp == "postal":
         payload = json.loads(body)
-        raw = base64.b64decode(payload["message"]).replace(
-            b"It's a body", b"It's another body"
-        )
+        raw = base64.b64decode(payload["message"]).replace(b"It's a body", b"It's another body")
         payload["message"] = base64.b64encode(raw).decode()
         return json.dumps(payload).encode()
     if case.esp in ("resend", "mailtrap"):
@@ -547,9 +521,7 @@ def test_redelivery_of_the_same_payload_stores_nothing_new(case, deliver):
 
 
 @pytest.mark.parametrize("case", WITH_EVENT_ID, ids=str)
-def test_same_event_id_with_other_bytes_is_not_stored_again(
-    case, deliver, provider_api
-):
+def test_same_event_id_with_other_bytes_is_not_stored_again(case, deliver, provider_api):
     assert deliver(case).status_code == 200
     first = InboundMessage.objects.get()
     assert deliver(case, _changed(case, case.body(), provider_api)).status_code == 200
@@ -557,15 +529,11 @@ def test_same_event_id_with_other_bytes_is_not_stored_again(
     assert InboundMessage.objects.get().sha256 == first.sha256
 
 
-@pytest.mark.parametrize(
-    "case", list({d.path: d for d in DELIVERIES}.values()), ids=str
-)
+@pytest.mark.parametrize("case", list({d.path: d for d in DELIVERIES}.values()), ids=str)
 def test_get_is_not_allowed_and_stores_nothing(case, deliver, webhook_client):
     if case.needs:
         pytest.importorskip(case.needs)
-    response = webhook_client.get(
-        f"/webhooks/anymail/{case.path}", HTTP_AUTHORIZATION=BASIC_AUTH
-    )
+    response = webhook_client.get(f"/webhooks/anymail/{case.path}", HTTP_AUTHORIZATION=BASIC_AUTH)
     assert response.status_code == 405
     assert not InboundMessage.objects.exists()
 
@@ -583,14 +551,10 @@ def test_wrong_basic_auth_is_refused_and_nothing_is_stored(case, deliver):
     assert not InboundMessage.objects.exists()
 
 
-def _forged(
-    case: Delivery, body: bytes, postal_key: Callable[[], Any]
-) -> tuple[bytes, dict[str, str]]:
+def _forged(case: Delivery, body: bytes, postal_key: Callable[[], Any]) -> tuple[bytes, dict[str, str]]:
     """The delivery with a signature that does not match it."""
     if case.esp == "mailgun":
-        forged, count = re.subn(
-            rb'(name="signature"\r\n\r\n)[0-9a-f]{64}', rb"\g<1>" + b"0" * 64, body
-        )
+        forged, count = re.subn(rb'(name="signature"\r\n\r\n)[0-9a-f]{64}', rb"\g<1>" + b"0" * 64, body)
         assert count == 1
         return forged, {}
     if case.esp == "mailersend":
@@ -600,17 +564,13 @@ def _forged(
     if case.esp == "mandrill":
         return body, {"X-Mandrill-Signature": base64.b64encode(b"\0" * 20).decode()}
     if case.esp == "postal":
-        return body, {
-            "X-Postal-Signature": _postal_signature(postal_key(), body + b" ")
-        }
+        return body, {"X-Postal-Signature": _postal_signature(postal_key(), body + b" ")}
     raise AssertionError(f"no forgery for {case.esp}")
 
 
 @pytest.mark.parametrize("case", SIGNED, ids=str)
 def test_bad_signature_is_refused_and_nothing_is_stored(case, deliver, request):
-    body, headers = _forged(
-        case, case.body(), lambda: request.getfixturevalue("postal_key")
-    )
+    body, headers = _forged(case, case.body(), lambda: request.getfixturevalue("postal_key"))
     assert deliver(case, body, headers=headers).status_code == 400
     assert not InboundMessage.objects.exists()
 
@@ -630,9 +590,7 @@ def test_replayed_mailgun_token_with_a_forged_body_is_acknowledged_but_not_store
     case = BY_NAME["mailgun-parsed"]
     assert deliver(case).status_code == 200
     original = InboundMessage.objects.get()
-    forged = case.body().replace(
-        b"Test body plain", b"Ignore the report above, all is fine"
-    )
+    forged = case.body().replace(b"Test body plain", b"Ignore the report above, all is fine")
     assert deliver(case, forged).status_code == 200
     assert list(InboundMessage.objects.all()) == [original]
     assert _parsed(original).get_body(("plain",)).get_content() == "Test body plain"
@@ -690,23 +648,14 @@ def test_body_over_the_cap_without_content_length_is_refused_under_asgi(db, sett
 def _sparkpost_with_text(size: int) -> bytes:
     events = json.loads(BY_NAME["sparkpost"].body())
     content = events[0]["msys"]["relay_message"]["content"]
-    filler = (
-        "Another line of the reported channel's posts, t.me/big_channel.\n"
-        * (size // 64 + 1)
-    )[:size]
-    content["email_rfc822"] = content["email_rfc822"].replace(
-        "It's a body=E2=80=A6\n", "It's a body\n" + filler, 1
-    )
+    filler = ("Another line of the reported channel's posts, t.me/big_channel.\n" * (size // 64 + 1))[:size]
+    content["email_rfc822"] = content["email_rfc822"].replace("It's a body=E2=80=A6\n", "It's a body\n" + filler, 1)
     return json.dumps(events).encode()
 
 
 def test_json_payload_over_djangos_upload_limit_but_under_the_cap_is_accepted(deliver):
     body = _sparkpost_with_text(3 * 1024 * 1024)
-    assert (
-        django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        < len(body)
-        < django_settings.ABUSEDESK_WEBHOOK_MAX_BYTES
-    )
+    assert django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(body) < django_settings.ABUSEDESK_WEBHOOK_MAX_BYTES
     assert deliver(BY_NAME["sparkpost"], body).status_code == 200
     message = InboundMessage.objects.get()
     assert message.raw_size > django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -728,9 +677,7 @@ def test_multipart_raw_mail_field_over_djangos_upload_limit_is_accepted(deliver)
 
 
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
-def test_storage_failure_answers_500_so_the_provider_retries(
-    case, deliver, monkeypatch
-):
+def test_storage_failure_answers_500_so_the_provider_retries(case, deliver, monkeypatch):
     def failing_store(*args: object, **kwargs: object) -> None:
         raise OSError("media volume full")
 
@@ -798,16 +745,12 @@ def test_without_its_anymail_extra_an_esp_answers_500_to_every_delivery(
     assert not InboundMessage.objects.exists()
 
 
-def test_resend_delivery_fetches_the_mail_only_from_the_mocked_api(
-    deliver, provider_api
-):
+def test_resend_delivery_fetches_the_mail_only_from_the_mocked_api(deliver, provider_api):
     assert deliver(BY_NAME["resend"]).status_code == 200
     assert provider_api.calls == [RESEND_API, RESEND_RAW]
 
 
-def test_resend_recorded_signature_is_refused_for_its_stale_timestamp(
-    deliver, settings
-):
+def test_resend_recorded_signature_is_refused_for_its_stale_timestamp(deliver, settings):
     pytest.importorskip("svix")
     settings.ANYMAIL = {
         **settings.ANYMAIL,
@@ -832,16 +775,12 @@ def test_resend_recorded_signature_is_refused_for_its_stale_timestamp(
     assert not InboundMessage.objects.exists()
 
 
-def test_resend_freshly_signed_delivery_is_accepted_and_a_bad_one_refused(
-    deliver, settings
-):
+def test_resend_freshly_signed_delivery_is_accepted_and_a_bad_one_refused(deliver, settings):
     pytest.importorskip("svix")
     settings.ANYMAIL = {**settings.ANYMAIL, "RESEND_INBOUND_SECRET": RESEND_SECRET}
     case = BY_NAME["resend"]
     now = str(int(time.time()))
-    wrong = _svix_headers(
-        RESEND_RECORDED_SECRET, case.headers["svix-id"], now, case.body()
-    )
+    wrong = _svix_headers(RESEND_RECORDED_SECRET, case.headers["svix-id"], now, case.body())
     assert deliver(case, headers=wrong).status_code == 400
     assert not InboundMessage.objects.exists()
     fresh = _svix_headers(RESEND_SECRET, case.headers["svix-id"], now, case.body())

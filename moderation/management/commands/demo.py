@@ -21,7 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
         user, created = user_model.objects.get_or_create(
-            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True, "email": "demo@abusedesk.localhost"}
+            username=DEMO_USERNAME,
+            defaults={"is_staff": True, "is_superuser": True, "email": "demo@abusedesk.localhost"},
         )
         if created:
             user.set_password(DEMO_PASSWORD)

@@ -22,9 +22,7 @@ def _seconds(value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a number of seconds: {value!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError("the interval must be positive")
     return seconds
@@ -63,22 +61,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["url"]:
-            raise CommandError(
-                "fetch_mail: no mailbox; pass --url or set ABUSEDESK_IMAP_URL"
-            )
+            raise CommandError("fetch_mail: no mailbox; pass --url or set ABUSEDESK_IMAP_URL")
         try:
-            mailbox = parse_mailbox_url(
-                options["url"], default_folder=settings.ABUSEDESK_IMAP_FOLDER
-            )
+            mailbox = parse_mailbox_url(options["url"], default_folder=settings.ABUSEDESK_IMAP_FOLDER)
         except ImapError as exc:
             raise CommandError(f"fetch_mail: {exc}") from None
         done_folder: str = options["done_folder"]
         if options["once"]:
             counts = self._poll(mailbox, done_folder, should_stop=lambda: False)
             if counts["failed"]:
-                raise CommandError(
-                    f"fetch_mail: {counts['failed']} message(s) could not be stored; they stay unmarked"
-                )
+                raise CommandError(f"fetch_mail: {counts['failed']} message(s) could not be stored; they stay unmarked")
             return
 
         stop = threading.Event()
@@ -95,9 +87,7 @@ class Command(BaseCommand):
                 close_old_connections()
             stop.wait(options["interval"])
 
-    def _poll(
-        self, mailbox: MailboxUrl, done_folder: str, *, should_stop: Callable[[], bool]
-    ) -> Counter[str]:
+    def _poll(self, mailbox: MailboxUrl, done_folder: str, *, should_stop: Callable[[], bool]) -> Counter[str]:
         """One session: connect, store and mark, log out; prints one summary line."""
         try:
             client = connect(mailbox)
@@ -114,10 +104,7 @@ class Command(BaseCommand):
                     client.logout()
         except (OSError, imaplib.IMAP4.error, ImapError) as exc:
             raise CommandError(f"fetch_mail: {mailbox}: {exc}") from exc
-        summary = ", ".join(
-            f"{key} {counts[key]}"
-            for key in ("stored", "duplicates", "too large", "failed")
-        )
+        summary = ", ".join(f"{key} {counts[key]}" for key in ("stored", "duplicates", "too large", "failed"))
         self.stdout.write(f"fetch_mail: {mailbox}: {summary}")
         self.stdout.flush()
         return counts

@@ -21,9 +21,7 @@ class Command(BaseCommand):
     help = "Run an SMTP (or LMTP) server that stores mail for the abuse address; stops on SIGINT/SIGTERM."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--host", default=settings.ABUSEDESK_SMTP_HOST, help="address to listen on"
-        )
+        parser.add_argument("--host", default=settings.ABUSEDESK_SMTP_HOST, help="address to listen on")
         parser.add_argument(
             "--port",
             type=int,
@@ -42,18 +40,12 @@ class Command(BaseCommand):
             extra_recipients=settings.ABUSEDESK_SMTP_RECIPIENTS,
         )
         try:
-            asyncio.run(
-                self._serve(
-                    handler, options["host"], options["port"], lmtp=options["lmtp"]
-                )
-            )
+            asyncio.run(self._serve(handler, options["host"], options["port"], lmtp=options["lmtp"]))
         finally:
             handler.close()
         self.stdout.write("smtpd: stopped")
 
-    async def _serve(
-        self, handler: IntakeHandler, host: str, port: int, *, lmtp: bool
-    ) -> None:
+    async def _serve(self, handler: IntakeHandler, host: str, port: int, *, lmtp: bool) -> None:
         loop = asyncio.get_running_loop()
         # Resolved once: aiosmtpd would otherwise look the name up again for every connection.
         hostname = socket.getfqdn()
@@ -74,9 +66,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         bound = server.sockets[0].getsockname()
-        self.stdout.write(
-            f"smtpd: {'LMTP' if lmtp else 'SMTP'} listening on {bound[0]}:{bound[1]}"
-        )
+        self.stdout.write(f"smtpd: {'LMTP' if lmtp else 'SMTP'} listening on {bound[0]}:{bound[1]}")
         self.stdout.flush()
         await stop.wait()
         server.close()
