@@ -39,8 +39,9 @@ from moderation.models import (
     Reply,
     ReplyTemplate,
 )
-from reports.actions import UNKNOWN_SENDER, do_register_outbound_message_id
+from reports.actions import do_register_outbound_message_id
 from reports.models import Case, Entity, Report, Reporter
+from reports.threader import UNKNOWN_SENDER
 from reports.tokens import make_case_token, reply_to_address
 
 logger = logging.getLogger(__name__)

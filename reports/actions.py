@@ -9,39 +9,36 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from reports import entities as entity_rules
 from reports.language import detect_language
 from reports.mime import ParsedMail, parse_message
-from reports.models import (
-    Attachment,
-    Case,
-    Entity,
-    InboundMessage,
-    OutboundMessageId,
-    Report,
-    ReportEntity,
-    Reporter,
-)
+from reports.models import Case, InboundMessage, OutboundMessageId, Reporter
 from reports.rawstore import read_blob, store_blob
-from reports.signals import report_created
-from reports.threads import decide_thread
+from reports.threader import ParsedInbound, thread_batch
 from reports.timebox import time_limit
-from reports.tokens import find_tokens
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN_SENDER = "unknown-sender@invalid"
 MAX_ENTITIES_PER_REPORT = 1000
-MAX_STORED_TEXT = 1_000_000
+# With 1,000 mentions allowed per report, a batch is cut early so its IN lists stay small.
+MAX_MENTIONS_PER_BATCH = 5000
+# A drain that died keeps its messages this long before another may take them.
+CLAIM_FOR = timedelta(minutes=5)
+DEADLOCK_RETRIES = 3
+RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+class MessageTooLarge(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -89,11 +86,11 @@ def do_store_inbound(
                 envelope_recipient=envelope_recipient[:320],
             )
             if enqueue:
-                from reports.tasks import enqueue_processing
+                from reports.tasks import wake_processing
 
                 # robust: a broker outage must not turn a stored message into an error answer;
-                # the sweeper re-queues pending messages.
-                transaction.on_commit(lambda: enqueue_processing(message.pk), robust=True)
+                # the sweeper wakes a drain for pending messages.
+                transaction.on_commit(wake_processing, robust=True)
     except IntegrityError:
         # A concurrent redelivery committed first.
         existing = _find_redelivery(digest, source, provider_event_id)
@@ -111,7 +108,8 @@ def do_mark_inbound_failed(inbound_id: int, *, error: str) -> InboundMessage:
     message.error = error[:5000]
     message.attempts = F("attempts") + 1
     message.processed_at = timezone.now()
-    message.save(update_fields=["state", "error", "attempts", "processed_at"])
+    message.claimed_until = None
+    message.save(update_fields=["state", "error", "attempts", "processed_at", "claimed_until"])
     message.refresh_from_db()
     return message
 
@@ -126,31 +124,114 @@ def do_reset_inbound(inbound_id: int) -> InboundMessage:
     return message
 
 
+def do_claim_pending(limit: int) -> list[int]:
+    """Claim up to `limit` pending messages, oldest first, that no other drain is working on."""
+    now = timezone.now()
+    with transaction.atomic():
+        # SKIP LOCKED on PostgreSQL lets two drains claim side by side; SQLite has one writer.
+        ids = list(
+            InboundMessage.objects.select_for_update(skip_locked=True)
+            .filter(state=InboundMessage.State.PENDING)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        InboundMessage.objects.filter(pk__in=ids).update(claimed_until=now + CLAIM_FOR)
+    return ids
+
+
 def do_process_inbound(inbound_id: int) -> InboundMessage:
     """Parse one stored message and thread it into a case. Idempotent: done work is not redone."""
-    message = InboundMessage.objects.get(pk=inbound_id)
-    if message.state in (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED):
-        return message
+    processed = do_process_batch([inbound_id])
+    if not processed:
+        raise InboundMessage.DoesNotExist(f"no inbound message with id {inbound_id}")
+    return processed[0]
+
+
+def do_process_batch(inbound_ids: Sequence[int]) -> list[InboundMessage]:
+    """Parse stored messages one by one, then thread them in arrival order, a batch at a time.
+
+    Returns the messages in the order of `inbound_ids` (unknown ids are left out). A message that
+    cannot be parsed or threaded is marked failed with its error; it never holds up the others.
+    """
+    results: dict[int, InboundMessage] = {}
+    failures: dict[int, str] = {}
+    parsed: list[ParsedInbound] = []
+    for message in InboundMessage.objects.filter(pk__in=inbound_ids).order_by("pk"):
+        results[message.pk] = message
+        if message.state in (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED):
+            continue
+        try:
+            parsed.append(_parse(message))
+        except Exception as exc:
+            logger.exception("processing inbound message %s failed", message.pk)
+            failures[message.pk] = f"{type(exc).__name__}: {exc}"
+    for batch in _batches(parsed):
+        results |= _thread_or_isolate(batch, failures)
+    for inbound_id, error in failures.items():
+        results[inbound_id] = do_mark_inbound_failed(inbound_id, error=error)
+    return [results[pk] for pk in inbound_ids if pk in results]
+
+
+def _parse(message: InboundMessage) -> ParsedInbound:
     if message.raw_size > settings.ABUSEDESK_MAX_RAW_BYTES:
-        return do_mark_inbound_failed(
-            inbound_id,
-            error=f"too large to parse: {message.raw_size} bytes (limit {settings.ABUSEDESK_MAX_RAW_BYTES}); the raw mail is kept",
+        raise MessageTooLarge(
+            f"too large to parse: {message.raw_size} bytes (limit {settings.ABUSEDESK_MAX_RAW_BYTES}); "
+            "the raw mail is kept"
         )
-    try:
-        raw = read_blob(message.raw.name)
-        with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
-            parsed = parse_message(
-                raw,
-                own_addresses=[settings.ABUSEDESK_ADDRESS],
-                loop_marker=settings.ABUSEDESK_LOOP_MARKER,
-            )
-            del raw
-            mentions = _mentions_of(parsed)
-            language = detect_language(parsed.text)
-        return _thread_parsed(inbound_id, parsed, mentions, language)
-    except Exception as exc:
-        logger.exception("processing inbound message %s failed", inbound_id)
-        return do_mark_inbound_failed(inbound_id, error=f"{type(exc).__name__}: {exc}")
+    raw = read_blob(message.raw.name)
+    with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
+        parsed = parse_message(
+            raw, own_addresses=[settings.ABUSEDESK_ADDRESS], loop_marker=settings.ABUSEDESK_LOOP_MARKER
+        )
+        del raw
+        mentions = _mentions_of(parsed)
+        language = detect_language(parsed.text)
+    return ParsedInbound(message.pk, parsed, mentions, language)
+
+
+def _batches(parsed: list[ParsedInbound]) -> Iterator[list[ParsedInbound]]:
+    """Cut at ABUSEDESK_PROCESS_BATCH messages or MAX_MENTIONS_PER_BATCH entity mentions, so the
+    batch's IN lists stay well under the databases' parameter limits."""
+    batch: list[ParsedInbound] = []
+    mentions = 0
+    for item in parsed:
+        if batch and (
+            len(batch) >= settings.ABUSEDESK_PROCESS_BATCH or mentions + len(item.mentions) > MAX_MENTIONS_PER_BATCH
+        ):
+            yield batch
+            batch, mentions = [], 0
+        batch.append(item)
+        mentions += len(item.mentions)
+    if batch:
+        yield batch
+
+
+def _thread_or_isolate(batch: list[ParsedInbound], failures: dict[int, str]) -> dict[int, InboundMessage]:
+    """Thread a batch; if it fails, thread its messages one by one so only the bad one fails."""
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return thread_batch(batch)
+        except OperationalError as exc:
+            # A deadlock with a moderator's transaction: PostgreSQL rolled ours back; run it again.
+            if (
+                getattr(getattr(exc, "__cause__", None), "sqlstate", None) not in RETRYABLE
+                or attempt + 1 == DEADLOCK_RETRIES
+            ):
+                break
+        except Exception:
+            break
+    if len(batch) == 1:
+        try:
+            return thread_batch(batch)
+        except Exception as exc:
+            logger.exception("threading inbound message %s failed", batch[0].inbound_id)
+            failures[batch[0].inbound_id] = f"{type(exc).__name__}: {exc}"
+            return {}
+    results: dict[int, InboundMessage] = {}
+    for item in batch:
+        results |= _thread_or_isolate([item], failures)
+    return results
 
 
 def _mentions_of(parsed: ParsedMail) -> list[entity_rules.EntityMention]:
@@ -160,236 +241,6 @@ def _mentions_of(parsed: ParsedMail) -> list[entity_rules.EntityMention]:
     for nested in parsed.nested_texts:
         found += entity_rules.extract_entities(nested, source="forwarded")
     return entity_rules.dedupe(found)[:MAX_ENTITIES_PER_REPORT]
-
-
-def _report_text(parsed: ParsedMail) -> str:
-    parts = [parsed.text]
-    parts += [f"----- forwarded or attached message -----\n{nested}" for nested in parsed.nested_texts]
-    return "\n\n".join(p for p in parts if p)[:MAX_STORED_TEXT]
-
-
-def _sender_of(message: InboundMessage, parsed: ParsedMail) -> tuple[str, str]:
-    """The reporter is the From address (or the envelope sender), never Reply-To."""
-    address = parsed.from_address or message.envelope_sender.strip().lower() or UNKNOWN_SENDER
-    return address[:320], parsed.from_name[:200]
-
-
-def _earlier_same_message(
-    message: InboundMessage, parsed: ParsedMail, sender: str
-) -> tuple[InboundMessage | None, bool]:
-    """Rule 1 for a Message-ID seen before: (the original if this is a redelivery, collision?)."""
-    if not parsed.message_id:
-        return None, False
-    others = (
-        InboundMessage.objects.filter(message_id=parsed.message_id[:998])
-        .exclude(pk=message.pk)
-        .exclude(state=InboundMessage.State.IGNORED)
-        .select_related("report__reporter")
-        .order_by("pk")
-    )
-    collision = False
-    for other in others:
-        other_sender = getattr(getattr(other, "report", None), "reporter", None)
-        if other.content_sha256 == parsed.content_sha256 and other_sender is not None and other_sender.email == sender:
-            return other, False
-        collision = True
-    return None, collision
-
-
-def _upsert_reporter(address: str, name: str, language: str, now: datetime) -> Reporter:
-    """The sender's Reporter row with its counters bumped; its in-memory counters are not refreshed."""
-    reporter, _ = Reporter.objects.get_or_create(
-        email=address, defaults={"display_name": name, "language": language, "first_seen": now, "last_seen": now}
-    )
-    fields: dict[str, object] = {"report_count": F("report_count") + 1, "last_seen": now}
-    if name and not reporter.display_name:
-        fields["display_name"] = reporter.display_name = name
-    if language:
-        fields["language"] = reporter.language = language
-    Reporter.objects.filter(pk=reporter.pk).update(**fields)
-    return reporter
-
-
-def _upsert_entities(mentions: Sequence[entity_rules.EntityMention], now: datetime) -> list[Entity]:
-    """Create missing entities and lock all of them, in id order so concurrent workers never deadlock."""
-    if not mentions:
-        return []
-    Entity.objects.bulk_create(
-        [Entity(url=m.url, kind=m.kind.value, lookalike=m.lookalike, first_seen=now, last_seen=now) for m in mentions],
-        ignore_conflicts=True,
-    )
-    by_url = {
-        e.url: e for e in Entity.objects.select_for_update().filter(url__in=[m.url for m in mentions]).order_by("pk")
-    }
-    for mention in mentions:
-        entity = by_url[mention.url]
-        # "@name" only says "some account"; a link tells the kind, so a later link refines it.
-        if entity.kind == Entity.Kind.ACCOUNT and mention.kind.value != Entity.Kind.ACCOUNT:
-            entity.kind = mention.kind.value
-            entity.save(update_fields=["kind"])
-    Entity.objects.filter(pk__in=[e.pk for e in by_url.values()]).update(
-        report_count=F("report_count") + 1, last_seen=now
-    )
-    return [by_url[m.url] for m in mentions]
-
-
-def _new_case(now: datetime, *, priority: int, parse_error: str = "") -> Case:
-    case = Case.objects.create(
-        created_at=now, updated_at=now, last_report_at=now, priority=priority, parse_error=parse_error[:500]
-    )
-    case.reference = f"AD-{case.pk:06d}"
-    case.save(update_fields=["reference"])
-    return case
-
-
-@transaction.atomic
-def _thread_parsed(
-    inbound_id: int, parsed: ParsedMail, mentions: list[entity_rules.EntityMention], language: str
-) -> InboundMessage:
-    message = InboundMessage.objects.select_for_update().get(pk=inbound_id)
-    if message.state in (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED):
-        return message
-    if Report.objects.filter(inbound=message).exists():
-        # Threaded before, then marked failed or reset by hand: never thread a message twice.
-        message.state = InboundMessage.State.PROCESSED
-        message.error = ""
-        message.save(update_fields=["state", "error"])
-        return message
-    now = timezone.now()
-    sender, sender_name = _sender_of(message, parsed)
-    message.message_id = parsed.message_id[:998]
-    message.content_sha256 = parsed.content_sha256
-    message.processed_at = now
-    message.attempts = F("attempts") + 1
-    message.error = ""
-
-    original, collision = _earlier_same_message(message, parsed, sender)
-    if original is not None:
-        message.state = InboundMessage.State.IGNORED
-        message.duplicate_of = original
-        message.save(
-            update_fields=["message_id", "content_sha256", "processed_at", "attempts", "error", "state", "duplicate_of"]
-        )
-        return message
-    message.message_id_collision = collision
-
-    reporter = _upsert_reporter(sender, sender_name, language, now)
-    notes: list[str] = []
-    if collision:
-        notes.append("Another mail with this Message-ID and different content exists; kept separately.")
-    entities: list[Entity] = []
-    if parsed.automatic:
-        # Automatic mail is kept as evidence of delivery problems, not as a report about entities.
-        case, kind, mentions = None, Report.Kind.AUTOMATIC, []
-    else:
-        entities = _upsert_entities(mentions, now)
-        valid, invalid = find_tokens(parsed.subject, message.envelope_recipient, *parsed.to)
-        refs = (
-            [parsed.in_reply_to, *reversed(parsed.references)]
-            if parsed.in_reply_to
-            else list(reversed(parsed.references))
-        )
-        decision = decide_thread(
-            reporter=reporter,
-            refs=[r for r in refs if r],
-            valid_tokens=valid,
-            invalid_tokens=invalid,
-            entities=entities,
-        )
-        notes += decision.notes
-        kind = decision.kind
-        case = decision.case or _new_case(
-            now,
-            priority=Case.Priority.HIGH if reporter.trusted else Case.Priority.NORMAL,
-            # A mail that hit the parser's limits is quarantined: moderators see why, and it
-            # is never acknowledged automatically (SECURITY.md section 3).
-            parse_error=f"parser limits hit: {', '.join(parsed.truncated)}" if parsed.truncated else "",
-        )
-        _attach_to_case(case, entities, now, follow_up=kind == Report.Kind.FOLLOW_UP, notes=notes)
-
-    report = Report.objects.create(
-        inbound=message,
-        reporter=reporter,
-        case=case,
-        kind=kind,
-        subject=parsed.subject[:998],
-        text=_report_text(parsed),
-        language=language,
-        message_id=parsed.message_id[:998],
-        in_reply_to=parsed.in_reply_to[:998],
-        references=" ".join(parsed.references)[:20_000],
-        sent_at=parsed.date,
-        received_at=message.received_at,
-        automatic_reason=(parsed.automatic or "")[:200],
-        auth_results=parsed.auth_results,
-        arf=parsed.arf,
-        notes=notes,
-        defects=[*parsed.defects, *parsed.truncated][:100],
-    )
-    ReportEntity.objects.bulk_create(
-        [
-            ReportEntity(
-                report=report,
-                entity=entity,
-                seen_as=m.seen_as[:300],
-                source=m.source[:16],
-                defanged=m.defanged,
-                lookalike=m.lookalike,
-            )
-            for m, entity in zip(mentions, entities, strict=True)
-        ]
-    )
-    _store_attachments(report, parsed)
-    if kind != Report.Kind.AUTOMATIC:
-        # Moderation listens (acknowledgements); reports never imports moderation.
-        transaction.on_commit(lambda: report_created.send(sender=Report, report=report), robust=True)
-    message.state = InboundMessage.State.PROCESSED
-    message.save(
-        update_fields=[
-            "message_id",
-            "content_sha256",
-            "processed_at",
-            "attempts",
-            "error",
-            "state",
-            "message_id_collision",
-        ]
-    )
-    return message
-
-
-def _attach_to_case(case: Case, entities: list[Entity], now: datetime, *, follow_up: bool, notes: list[str]) -> None:
-    # Set-based writes instead of a row lock: a report storm about one channel hits this case
-    # from every worker at once, and each statement below is atomic on its own.
-    if entities:
-        links = Case.entities.through
-        links.objects.bulk_create([links(case_id=case.pk, entity_id=e.pk) for e in entities], ignore_conflicts=True)
-    if follow_up:
-        closed = Case.objects.filter(pk=case.pk).exclude(status__in=Case.OPEN_STATUSES)
-        was = closed.values_list("status", flat=True).first()
-        # A reporter answering a closed case needs a moderator to look again.
-        if was is not None and closed.update(status=Case.Status.OPEN):
-            notes.append(f"Reopened {case.reference} (was {was}).")
-    Case.objects.filter(pk=case.pk).update(report_count=F("report_count") + 1, last_report_at=now, updated_at=now)
-
-
-def _store_attachments(report: Report, parsed: ParsedMail) -> None:
-    rows = []
-    for part in parsed.attachments:
-        name = store_blob("attachments", part.sha256, part.content)
-        rows.append(
-            Attachment(
-                report=report,
-                filename=part.filename[:255],
-                declared_type=part.declared_type[:255],
-                content_type=part.sniffed_type[:255],
-                size=part.size,
-                sha256=part.sha256,
-                file=name,
-                is_inline=part.is_inline,
-            )
-        )
-    Attachment.objects.bulk_create(rows)
 
 
 @transaction.atomic

@@ -38,6 +38,9 @@ class InboundMessage(models.Model):
     message_id_collision = models.BooleanField(
         default=False, help_text=_("Another message with this Message-ID but different content exists.")
     )
+    # Set while a drain task works on this pending message, so two workers never parse it twice;
+    # a claim that outlives a crashed worker simply expires.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -51,6 +54,20 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.source} {self.state}"
+
+
+class ProcessingWakeup(models.Model):
+    """A single row: whether a drain task is queued and has not started yet.
+
+    Intake flips it on and enqueues a drain only when it was off, so a burst of a thousand mails
+    queues a handful of tasks, not a thousand (reports.tasks.process_pending).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    pending = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return "drain queued" if self.pending else "idle"
 
 
 class Reporter(models.Model):

@@ -1,18 +1,68 @@
-"""django-q2 tasks of intake: thin wrappers that fetch by id and call one action."""
+"""django-q2 tasks of intake: thin wrappers around the actions.
+
+Intake does not queue one task per message. It stores the message and wakes a drain
+(`process_pending`), which claims pending messages a batch at a time and threads each batch in one
+transaction; a burst of mail therefore costs a few tasks, not one per message. `process_inbound(id)`
+handles one message on demand (retries of failed mail, the admin, `manage.py reprocess`).
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from reports.actions import do_process_inbound, do_reset_inbound
-from reports.models import InboundMessage
+from reports.actions import do_claim_pending, do_process_batch, do_process_inbound, do_reset_inbound
+from reports.models import InboundMessage, ProcessingWakeup
 
-# A pending message older than this was probably never queued (broker down at store time).
+# A pending message older than this was probably never drained (broker down at store time).
 STALE_PENDING = timedelta(minutes=2)
+# A drain hands over to a fresh task after this long, well inside the q-cluster's task timeout.
+DRAIN_SECONDS = 30
+
+
+def wake_processing(*, force: bool = False) -> bool:
+    """Queue a drain unless one is queued and not started yet; True if this call queued it."""
+    table = connection.ops.quote_name(ProcessingWakeup._meta.db_table)
+    with connection.cursor() as cursor:
+        # One statement on both databases: insert the row, or flip it on only if it was off.
+        cursor.execute(
+            f"INSERT INTO {table} (id, pending) VALUES (1, TRUE) ON CONFLICT (id) DO UPDATE SET pending = TRUE "
+            f"WHERE {table}.pending = FALSE RETURNING id"
+        )
+        flipped = cursor.fetchone() is not None
+    if not (flipped or force):
+        return False
+    try:
+        async_task("reports.tasks.process_pending", task_name="drain-inbound", group="inbound")
+    except Exception:
+        # Nothing is queued after all; let the next store or the sweeper try again.
+        ProcessingWakeup.objects.filter(pk=1).update(pending=False)
+        raise
+    return True
+
+
+def process_pending() -> int:
+    """The drain: process pending messages a batch at a time until none is left."""
+    # Cleared first: mail stored from now on wakes another drain rather than waiting on this one.
+    ProcessingWakeup.objects.filter(pk=1).update(pending=False)
+    batch_size = settings.ABUSEDESK_PROCESS_BATCH
+    deadline = time.monotonic() + DRAIN_SECONDS
+    done = 0
+    while ids := do_claim_pending(batch_size):
+        if len(ids) == batch_size:
+            # A backlog: a second worker can parse the next batch while this one works.
+            wake_processing()
+        do_process_batch(ids)
+        done += len(ids)
+        if time.monotonic() > deadline:
+            wake_processing()
+            break
+    return done
 
 
 def enqueue_processing(inbound_id: int) -> None:
@@ -20,23 +70,26 @@ def enqueue_processing(inbound_id: int) -> None:
 
 
 def process_inbound(inbound_id: int) -> str:
-    """The q-cluster entry point; safe to run twice for the same message."""
+    """One message on demand; safe to run twice for the same message."""
     return do_process_inbound(inbound_id).state
 
 
 def sweep_inbound() -> int:
-    """Re-queue stale pending messages and retry failed ones with exponential back-off.
+    """Drain stale pending messages and retry failed ones with exponential back-off.
 
     Runs on a schedule; a message that failed ABUSEDESK_PROCESS_MAX_ATTEMPTS times stays failed
     until someone runs `manage.py reprocess`.
     """
     now = timezone.now()
-    queued = 0
-    for inbound_id in InboundMessage.objects.filter(
-        state=InboundMessage.State.PENDING, received_at__lt=now - STALE_PENDING
-    ).values_list("pk", flat=True)[:1000]:
-        enqueue_processing(inbound_id)
-        queued += 1
+    stale = (
+        InboundMessage.objects.filter(state=InboundMessage.State.PENDING, received_at__lt=now - STALE_PENDING)
+        .exclude(claimed_until__gte=now)
+        .count()
+    )
+    if stale:
+        # Forced: the wake-up row may say "queued" for a task the broker lost.
+        wake_processing(force=True)
+    queued = stale
     failed = InboundMessage.objects.filter(
         state=InboundMessage.State.FAILED, attempts__lt=settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS
     ).values_list("pk", "attempts", "processed_at")[:1000]

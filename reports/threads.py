@@ -1,88 +1,105 @@
-"""Where a new report goes: DESIGN's threading rules 2-5 (rule 1, redelivery, is in actions)."""
+"""Where a new report goes: DESIGN's threading rules 2-5 (rule 1, redelivery, is in the threader).
+
+The rules ask a ThreadIndex, which answers from rows fetched once for a whole batch of mail plus
+what the batch has threaded so far, so they cost no query per message.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from reports.models import Case, Entity, OutboundMessageId, Report, Reporter
+from reports.models import Case, Report
+
+
+class ThreadIndex(Protocol):
+    def our_mail(self, ref: str) -> tuple[int, Case] | None:
+        """(reporter id, case) of a Message-ID we sent."""
+
+    def their_mail(self, ref: str) -> tuple[int, Case] | None:
+        """(reporter id, case) of the latest threaded report with this Message-ID."""
+
+    def case_by_reference(self, reference: str) -> Case | None: ...
+
+    def is_on_case(self, case: Case, reporter_id: int) -> bool:
+        """Did this reporter write to the case, or did we write to them about it?"""
+
+    def latest_open_case(self, entity_ids: Sequence[int]) -> Case | None:
+        """The most recently active open case about any of these entities."""
+
+
+@dataclass(frozen=True)
+class CaseNote:
+    """A note that names a case, rendered when it is written: a case opened earlier in the same
+    batch has no reference until the batch is saved."""
+
+    template: str
+    case: Case
+
+    def __str__(self) -> str:
+        return self.template.format(case=self.case)
 
 
 @dataclass
 class ThreadDecision:
     case: Case | None
     kind: Report.Kind
-    notes: list[str] = field(default_factory=list)
+    notes: list[str | CaseNote] = field(default_factory=list)
 
 
-def _case_of_reference(reporter: Reporter, refs: Sequence[str], notes: list[str]) -> Case | None:
+def _case_of_reference(
+    index: ThreadIndex, reporter_id: int, refs: Sequence[str], notes: list[str | CaseNote]
+) -> Case | None:
     """Rule 2: a reference to our reply to this sender, or to this sender's own earlier report."""
-    if not refs:
-        return None
     # The nearest reference wins: In-Reply-To first, then References from the newest back.
-    ours = {o.message_id: o for o in OutboundMessageId.objects.filter(message_id__in=refs).select_related("case")}
-    theirs = {
-        r.message_id: r
-        for r in Report.objects.filter(message_id__in=refs, case__isnull=False).select_related("case").order_by("id")
-    }
     for ref in refs:
-        outbound = ours.get(ref)
-        if outbound is not None:
-            if outbound.reporter_id == reporter.pk:
-                return outbound.case
-            notes.append(f"Replies to our mail to another reporter on {outbound.case}; not attached.")
+        ours = index.our_mail(ref)
+        if ours is not None:
+            if ours[0] == reporter_id:
+                return ours[1]
+            notes.append(CaseNote("Replies to our mail to another reporter on {case}; not attached.", ours[1]))
             continue
-        earlier = theirs.get(ref)
-        if earlier is not None:
-            if earlier.reporter_id == reporter.pk:
-                return earlier.case
-            notes.append(f"References another reporter's mail on {earlier.case}; not attached.")
+        theirs = index.their_mail(ref)
+        if theirs is not None:
+            if theirs[0] == reporter_id:
+                return theirs[1]
+            notes.append(CaseNote("References another reporter's mail on {case}; not attached.", theirs[1]))
     return None
 
 
-def _case_of_token(reporter: Reporter, valid: Sequence[str], invalid: Sequence[str], notes: list[str]) -> Case | None:
+def _case_of_token(
+    index: ThreadIndex, reporter_id: int, valid: Sequence[str], invalid: Sequence[str], notes: list[str | CaseNote]
+) -> Case | None:
     """Rule 3: a signed case token, honoured only for a reporter already on that case."""
     for reference in invalid:
         notes.append(f"Ignored a case token for {reference} with a bad signature.")
     for reference in valid:
-        case = Case.objects.filter(reference=reference).first()
+        case = index.case_by_reference(reference)
         if case is None:
             continue
-        on_case = (
-            Report.objects.filter(case=case, reporter=reporter).exists()
-            or OutboundMessageId.objects.filter(case=case, reporter=reporter).exists()
-        )
-        if on_case:
+        if index.is_on_case(case, reporter_id):
             return case
         notes.append(f"Ignored a valid token for {reference}: the sender is not a reporter on that case.")
     return None
 
 
-def _open_case_of_entities(entities: Sequence[Entity]) -> Case | None:
-    """Rule 4: the most recently active open case about any of the entities."""
-    if not entities:
-        return None
-    return (
-        Case.objects.filter(entities__in=entities, status__in=Case.OPEN_STATUSES)
-        .order_by("-last_report_at", "-id")
-        .first()
-    )
-
-
 def decide_thread(
+    index: ThreadIndex,
     *,
-    reporter: Reporter,
+    reporter_id: int,
     refs: Sequence[str],
     valid_tokens: Sequence[str],
     invalid_tokens: Sequence[str],
-    entities: Sequence[Entity],
+    entity_ids: Sequence[int],
 ) -> ThreadDecision:
-    """Apply rules 2-5 in order; a `None` case means "open a new one"."""
-    notes: list[str] = []
-    case = _case_of_reference(reporter, refs, notes)
+    """Apply rules 2-5 in order; a `None` case means "open a new one" (rule 5)."""
+    notes: list[str | CaseNote] = []
+    case = _case_of_reference(index, reporter_id, refs, notes)
     if case is not None:
         return ThreadDecision(case, Report.Kind.FOLLOW_UP, notes)
-    case = _case_of_token(reporter, valid_tokens, invalid_tokens, notes)
+    case = _case_of_token(index, reporter_id, valid_tokens, invalid_tokens, notes)
     if case is not None:
         return ThreadDecision(case, Report.Kind.FOLLOW_UP, notes)
-    return ThreadDecision(_open_case_of_entities(entities), Report.Kind.REPORT, notes)
+    # Rule 4.
+    return ThreadDecision(index.latest_open_case(entity_ids), Report.Kind.REPORT, notes)

@@ -1,0 +1,490 @@
+"""Threading a batch of parsed mail into reports and cases, in one transaction.
+
+Mail is threaded in arrival order, exactly as if one message were handled at a time, but the
+database sees a fixed number of set-based statements per batch instead of about twenty per
+message: rows the rules need are fetched once, decisions are made in memory (each message sees
+what the messages before it in the batch did), and the results are written in bulk.
+
+Threading is serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by its
+single writer. Parsing, the expensive part, happens before and runs in parallel. Serialising also
+means two workers can never open two cases for the same new channel at the same moment.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from reports.entities import EntityMention
+from reports.mime import ParsedAttachment, ParsedMail
+from reports.models import (
+    Attachment,
+    Case,
+    Entity,
+    InboundMessage,
+    OutboundMessageId,
+    Report,
+    ReportEntity,
+    Reporter,
+)
+from reports.rawstore import store_blob
+from reports.signals import report_created
+from reports.threads import CaseNote, decide_thread
+from reports.tokens import find_tokens
+
+UNKNOWN_SENDER = "unknown-sender@invalid"
+MAX_STORED_TEXT = 1_000_000
+# Rule 2 looks at the nearest references only: a References header can list thousands.
+MAX_REFS = 100
+# Any constant works: it names the advisory lock that serialises threading on PostgreSQL.
+_THREADING_LOCK = 0x61640001
+_DONE = (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED)
+_MESSAGE_FIELDS = [
+    "message_id",
+    "content_sha256",
+    "processed_at",
+    "attempts",
+    "error",
+    "state",
+    "message_id_collision",
+    "duplicate_of",
+    "claimed_until",
+]
+
+
+@dataclass(frozen=True)
+class ParsedInbound:
+    """What parsing made of one stored message, ready to thread."""
+
+    inbound_id: int
+    parsed: ParsedMail
+    mentions: list[EntityMention]
+    language: str
+
+
+def _serialise_threading() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_THREADING_LOCK])
+
+
+def _sender_of(message: InboundMessage, parsed: ParsedMail) -> tuple[str, str]:
+    """The reporter is the From address (or the envelope sender), never Reply-To."""
+    address = parsed.from_address or message.envelope_sender.strip().lower() or UNKNOWN_SENDER
+    return address[:320], parsed.from_name[:200]
+
+
+def _refs_of(parsed: ParsedMail) -> list[str]:
+    refs = [parsed.in_reply_to, *reversed(parsed.references)] if parsed.in_reply_to else reversed(parsed.references)
+    return [r[:998] for r in refs if r][:MAX_REFS]
+
+
+def _report_text(parsed: ParsedMail) -> str:
+    parts = [parsed.text]
+    parts += [f"----- forwarded or attached message -----\n{nested}" for nested in parsed.nested_texts]
+    return "\n\n".join(p for p in parts if p)[:MAX_STORED_TEXT]
+
+
+def _add_report_counts(model: type[models.Model], counts: dict[int, int], **set_to: datetime) -> None:
+    """report_count += n for each row, in one statement; concurrent edits of other fields survive."""
+    if not counts:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    assignments = ", ".join(f"{quote(column)} = %s" for column in set_to)
+    rows = ", ".join(["(%s, %s)"] * len(counts))
+    params: list[object] = [connection.ops.adapt_datetimefield_value(value) for value in set_to.values()]
+    params += itertools.chain.from_iterable(sorted(counts.items()))
+    with connection.cursor() as cursor:
+        # VALUES columns are named column1, column2... on both PostgreSQL and SQLite.
+        cursor.execute(
+            f"UPDATE {table} SET report_count = report_count + v.column2, {assignments} "
+            f"FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1",
+            params,
+        )
+
+
+class _Batch:
+    """The in-memory state of one batch; implements reports.threads.ThreadIndex."""
+
+    def __init__(self, work: Sequence[tuple[ParsedInbound, InboundMessage]]) -> None:
+        self.now = timezone.now()
+        self.work = work
+        self.senders = {message.pk: _sender_of(message, item.parsed) for item, message in work}
+        self.cases: dict[int, Case] = {}  # id(case) -> the one object for that case
+        self.case_by_pk: dict[int, Case] = {}
+        self.new_cases: list[Case] = []
+        self.open_cases_of: defaultdict[int, set[int]] = defaultdict(set)  # entity id -> id(case)s
+        self.activity: dict[int, tuple[datetime, int, int]] = {}  # id(case) -> rule 4 order
+        self.touches = itertools.count(1)
+        self.case_counts: defaultdict[int, int] = defaultdict(int)
+        self.reopened: list[Case] = []
+        self.links: set[tuple[int, int]] = set()  # (id(case), entity id)
+        self.on_case: set[tuple[int, int]] = set()  # (id(case), reporter id) threaded in this batch
+        self.reporter_counts: defaultdict[int, int] = defaultdict(int)
+        self.renamed_reporters: dict[int, Reporter] = {}
+        self.entity_counts: defaultdict[int, int] = defaultdict(int)
+        self.refined_entities: dict[int, Entity] = {}
+        self.reports: list[tuple[Report, list[EntityMention], list[Entity], ParsedMail]] = []
+        self.messages: list[InboundMessage] = []
+        self._load()
+
+    # -- fetching what the rules need, once ---------------------------------------------------
+
+    def _load(self) -> None:
+        self._load_reporters()
+        self._load_entities()
+        batch_ids = [message.pk for _, message in self.work]
+        mids = {item.parsed.message_id[:998] for item, _ in self.work if item.parsed.message_id}
+        self.same_message_id: defaultdict[str, list[tuple[InboundMessage, str, str | None]]] = defaultdict(list)
+        for other in (
+            InboundMessage.objects.filter(message_id__in=mids)
+            .exclude(pk__in=batch_ids)
+            .exclude(state=InboundMessage.State.IGNORED)
+            .select_related("report__reporter")
+            .order_by("pk")
+        ):
+            reporter = getattr(getattr(other, "report", None), "reporter", None)
+            self.same_message_id[other.message_id].append(
+                (other, other.content_sha256, reporter.email if reporter else None)
+            )
+        refs = {ref for item, _ in self.work if not item.parsed.automatic for ref in _refs_of(item.parsed)}
+        self.ours = {
+            o.message_id: (o.reporter_id, o.case_id)
+            for o in OutboundMessageId.objects.filter(message_id__in=refs).only("message_id", "reporter", "case")
+        }
+        self.theirs: dict[str, tuple[int, int | Case]] = {
+            mid: (reporter_id, case_id)
+            for mid, reporter_id, case_id in Report.objects.filter(message_id__in=refs, case__isnull=False)
+            .order_by("id")
+            .values_list("message_id", "reporter_id", "case_id")
+        }
+        links = list(
+            Case.entities.through.objects.filter(
+                entity_id__in=[e.pk for e in self.entities.values()], case__status__in=Case.OPEN_STATUSES
+            ).values_list("entity_id", "case_id")
+        )
+        wanted = {case_id for _, case_id in links}
+        wanted |= {case_id for _, case_id in self.ours.values()}
+        wanted |= {case_id for _, case_id in self.theirs.values() if isinstance(case_id, int)}
+        for case in Case.objects.filter(pk__in=wanted):
+            self._adopt(case)
+        for entity_id, case_id in links:
+            self.open_cases_of[entity_id].add(id(self.case_by_pk[case_id]))
+
+    def _load_reporters(self) -> None:
+        emails = {address for address, _ in self.senders.values()}
+        self.reporters = {r.email: r for r in Reporter.objects.filter(email__in=emails)}
+        missing = emails - self.reporters.keys()
+        if missing:
+            # Names and languages are filled in per message by _touch_reporter.
+            Reporter.objects.bulk_create(
+                [Reporter(email=email, first_seen=self.now, last_seen=self.now) for email in sorted(missing)],
+                ignore_conflicts=True,
+            )
+            self.reporters |= {r.email: r for r in Reporter.objects.filter(email__in=missing)}
+
+    def _load_entities(self) -> None:
+        first_seen_as: dict[str, EntityMention] = {}
+        for item, _ in self.work:
+            if not item.parsed.automatic:
+                for mention in item.mentions:
+                    first_seen_as.setdefault(mention.url, mention)
+        self.entities: dict[str, Entity] = {}
+        if first_seen_as:
+            Entity.objects.bulk_create(
+                [
+                    Entity(url=m.url, kind=m.kind.value, lookalike=m.lookalike, first_seen=self.now, last_seen=self.now)
+                    for m in first_seen_as.values()
+                ],
+                ignore_conflicts=True,
+            )
+            self.entities = {e.url: e for e in Entity.objects.filter(url__in=first_seen_as)}
+
+    def _adopt(self, case: Case) -> Case:
+        """The batch's one object for a case, so every change to it accumulates in one place."""
+        if case.pk is not None and case.pk in self.case_by_pk:
+            return self.case_by_pk[case.pk]
+        self.cases[id(case)] = case
+        if case.pk is not None:
+            self.case_by_pk[case.pk] = case
+        self.activity[id(case)] = (case.last_report_at, 0, case.pk or 0)
+        return case
+
+    def _case(self, case_id: int | Case) -> Case:
+        if isinstance(case_id, Case):
+            return case_id
+        found = self.case_by_pk.get(case_id)
+        return found if found is not None else self._adopt(Case.objects.get(pk=case_id))
+
+    # -- ThreadIndex -------------------------------------------------------------------------
+
+    def our_mail(self, ref: str) -> tuple[int, Case] | None:
+        found = self.ours.get(ref)
+        return None if found is None else (found[0], self._case(found[1]))
+
+    def their_mail(self, ref: str) -> tuple[int, Case] | None:
+        found = self.theirs.get(ref)
+        return None if found is None else (found[0], self._case(found[1]))
+
+    def case_by_reference(self, reference: str) -> Case | None:
+        for case in self.cases.values():
+            if case.reference == reference:
+                return case
+        found = Case.objects.filter(reference=reference).first()
+        return None if found is None else self._adopt(found)
+
+    def is_on_case(self, case: Case, reporter_id: int) -> bool:
+        if (id(case), reporter_id) in self.on_case:
+            return True
+        return case.pk is not None and (
+            Report.objects.filter(case=case, reporter_id=reporter_id).exists()
+            or OutboundMessageId.objects.filter(case=case, reporter_id=reporter_id).exists()
+        )
+
+    def latest_open_case(self, entity_ids: Sequence[int]) -> Case | None:
+        keys = {key for entity_id in entity_ids for key in self.open_cases_of.get(entity_id, ())}
+        candidates = [key for key in keys if self.cases[key].status in Case.OPEN_STATUSES]
+        if not candidates:
+            return None
+        return self.cases[max(candidates, key=self.activity.__getitem__)]
+
+    # -- threading one message ---------------------------------------------------------------
+
+    def _earlier_same_message(self, parsed: ParsedMail, sender: str) -> tuple[InboundMessage | None, bool]:
+        """Rule 1 for a Message-ID seen before: (the original if this is a redelivery, collision?)."""
+        collision = False
+        for other, content_sha256, other_sender in self.same_message_id.get(parsed.message_id[:998], ()):
+            if content_sha256 == parsed.content_sha256 and other_sender == sender:
+                return other, False
+            collision = True
+        return None, collision
+
+    def _touch_reporter(self, reporter: Reporter, name: str, language: str) -> None:
+        self.reporter_counts[reporter.pk] += 1
+        if name and not reporter.display_name:
+            reporter.display_name = name
+            self.renamed_reporters[reporter.pk] = reporter
+        if language and language != reporter.language:
+            reporter.language = language
+            self.renamed_reporters[reporter.pk] = reporter
+
+    def _entities_of(self, mentions: Iterable[EntityMention]) -> list[Entity]:
+        found = []
+        for mention in mentions:
+            entity = self.entities[mention.url]
+            # "@name" only says "some account"; a link tells the kind, so a later link refines it.
+            if entity.kind == Entity.Kind.ACCOUNT and mention.kind.value != Entity.Kind.ACCOUNT:
+                entity.kind = mention.kind.value
+                self.refined_entities[entity.pk] = entity
+            self.entity_counts[entity.pk] += 1
+            found.append(entity)
+        return found
+
+    def _new_case(self, *, priority: int, parse_error: str) -> Case:
+        case = Case(
+            created_at=self.now,
+            updated_at=self.now,
+            last_report_at=self.now,
+            priority=priority,
+            parse_error=parse_error[:500],
+        )
+        self.new_cases.append(case)
+        return self._adopt(case)
+
+    def _attach(self, case: Case, entities: list[Entity], *, follow_up: bool, notes: list[str | CaseNote]) -> None:
+        key = id(case)
+        if follow_up and case.status not in Case.OPEN_STATUSES:
+            # A reporter answering a closed case needs a moderator to look again.
+            notes.append(f"Reopened {case.reference} (was {case.status}).")
+            case.status = Case.Status.OPEN
+            self.reopened.append(case)
+            for entity_id in Case.entities.through.objects.filter(case_id=case.pk).values_list("entity_id", flat=True):
+                self.open_cases_of[entity_id].add(key)
+        for entity in entities:
+            self.links.add((key, entity.pk))
+            self.open_cases_of[entity.pk].add(key)
+        self.case_counts[key] += 1
+        case.last_report_at = case.updated_at = self.now
+        self.activity[key] = (self.now, next(self.touches), case.pk or 0)
+
+    def thread(self, item: ParsedInbound, message: InboundMessage) -> None:
+        parsed = item.parsed
+        sender, sender_name = self.senders[message.pk]
+        message.message_id = parsed.message_id[:998]
+        message.content_sha256 = parsed.content_sha256
+        message.processed_at = self.now
+        message.attempts += 1
+        message.error = ""
+        message.claimed_until = None
+        self.messages.append(message)
+
+        original, collision = self._earlier_same_message(parsed, sender)
+        if original is not None:
+            message.state = InboundMessage.State.IGNORED
+            message.duplicate_of = original
+            return
+        message.message_id_collision = collision
+        reporter = self.reporters[sender]
+        self._touch_reporter(reporter, sender_name, item.language)
+        notes: list[str | CaseNote] = []
+        if collision:
+            notes.append("Another mail with this Message-ID and different content exists; kept separately.")
+        mentions, entities = item.mentions, []
+        if parsed.automatic:
+            # Automatic mail is kept as evidence of delivery problems, not as a report about entities.
+            case, kind, mentions = None, Report.Kind.AUTOMATIC, []
+        else:
+            entities = self._entities_of(mentions)
+            valid, invalid = find_tokens(parsed.subject, message.envelope_recipient, *parsed.to)
+            decision = decide_thread(
+                self,
+                reporter_id=reporter.pk,
+                refs=_refs_of(parsed),
+                valid_tokens=valid,
+                invalid_tokens=invalid,
+                entity_ids=[e.pk for e in entities],
+            )
+            notes += decision.notes
+            kind = decision.kind
+            case = decision.case or self._new_case(
+                priority=Case.Priority.HIGH if reporter.trusted else Case.Priority.NORMAL,
+                # A mail that hit the parser's limits is quarantined: moderators see why, and it
+                # is never acknowledged automatically (SECURITY.md section 3).
+                parse_error=f"parser limits hit: {', '.join(parsed.truncated)}" if parsed.truncated else "",
+            )
+            self._attach(case, entities, follow_up=kind == Report.Kind.FOLLOW_UP, notes=notes)
+            self.on_case.add((id(case), reporter.pk))
+            if parsed.message_id:
+                self.theirs[message.message_id] = (reporter.pk, case)
+        report = Report(
+            inbound=message,
+            reporter=reporter,
+            case=case,
+            kind=kind,
+            subject=parsed.subject[:998],
+            text=_report_text(parsed),
+            language=item.language,
+            message_id=message.message_id,
+            in_reply_to=parsed.in_reply_to[:998],
+            references=" ".join(parsed.references)[:20_000],
+            sent_at=parsed.date,
+            received_at=message.received_at,
+            automatic_reason=(parsed.automatic or "")[:200],
+            auth_results=parsed.auth_results,
+            arf=parsed.arf,
+            notes=notes,
+            defects=[*parsed.defects, *parsed.truncated][:100],
+        )
+        self.reports.append((report, mentions, entities, parsed))
+        if parsed.message_id:
+            self.same_message_id[message.message_id].append((message, parsed.content_sha256, sender))
+        message.state = InboundMessage.State.PROCESSED
+
+    # -- writing it all ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        now = self.now
+        for case in self.new_cases:
+            case.report_count = self.case_counts[id(case)]
+        Case.objects.bulk_create(self.new_cases)
+        for case in self.new_cases:
+            case.reference = f"AD-{case.pk:06d}"
+        Case.objects.bulk_update(self.new_cases, ["reference"])
+        new = {id(case) for case in self.new_cases}
+        _add_report_counts(
+            Case,
+            {self.cases[key].pk: n for key, n in self.case_counts.items() if key not in new},
+            last_report_at=now,
+            updated_at=now,
+        )
+        for case in self.reopened:
+            Case.objects.filter(pk=case.pk).exclude(status__in=Case.OPEN_STATUSES).update(status=Case.Status.OPEN)
+        links = Case.entities.through
+        links.objects.bulk_create(
+            [links(case_id=self.cases[key].pk, entity_id=entity_id) for key, entity_id in sorted(self.links)],
+            ignore_conflicts=True,
+        )
+        _add_report_counts(Reporter, self.reporter_counts, last_seen=now)
+        Reporter.objects.bulk_update(list(self.renamed_reporters.values()), ["display_name", "language"])
+        _add_report_counts(Entity, self.entity_counts, last_seen=now)
+        Entity.objects.bulk_update(list(self.refined_entities.values()), ["kind"])
+
+        for report, *_ in self.reports:
+            report.notes = [str(note) for note in report.notes]
+        Report.objects.bulk_create([report for report, *_ in self.reports])
+        ReportEntity.objects.bulk_create(
+            [
+                ReportEntity(
+                    report=report,
+                    entity=entity,
+                    seen_as=m.seen_as[:300],
+                    source=m.source[:16],
+                    defanged=m.defanged,
+                    lookalike=m.lookalike,
+                )
+                for report, mentions, entities, _ in self.reports
+                for m, entity in zip(mentions, entities, strict=True)
+            ]
+        )
+        Attachment.objects.bulk_create(
+            [_attachment(report, part) for report, _, _, parsed in self.reports for part in parsed.attachments]
+        )
+        InboundMessage.objects.bulk_update(self.messages, _MESSAGE_FIELDS)
+        for report, *_ in self.reports:
+            if report.kind != Report.Kind.AUTOMATIC:
+                # Moderation listens (acknowledgements); reports never imports moderation.
+                transaction.on_commit(
+                    lambda report=report: report_created.send(sender=Report, report=report), robust=True
+                )
+
+
+def _attachment(report: Report, part: ParsedAttachment) -> Attachment:
+    return Attachment(
+        report=report,
+        filename=part.filename[:255],
+        declared_type=part.declared_type[:255],
+        content_type=part.sniffed_type[:255],
+        size=part.size,
+        sha256=part.sha256,
+        file=store_blob("attachments", part.sha256, part.content),
+        is_inline=part.is_inline,
+    )
+
+
+@transaction.atomic
+def thread_batch(items: Sequence[ParsedInbound]) -> dict[int, InboundMessage]:
+    """Thread parsed messages in the order given; messages already done are left as they are."""
+    _serialise_threading()
+    ids = [item.inbound_id for item in items]
+    rows = {m.pk: m for m in InboundMessage.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    threaded_before = set(Report.objects.filter(inbound_id__in=ids).values_list("inbound_id", flat=True))
+    results: dict[int, InboundMessage] = {}
+    work: list[tuple[ParsedInbound, InboundMessage]] = []
+    mended: list[InboundMessage] = []
+    for item in items:
+        message = rows[item.inbound_id]
+        results[message.pk] = message
+        if message.state in _DONE:
+            continue
+        if message.pk in threaded_before:
+            # Threaded before, then marked failed or reset by hand: never thread a message twice.
+            message.state = InboundMessage.State.PROCESSED
+            message.error = ""
+            message.claimed_until = None
+            mended.append(message)
+            continue
+        work.append((item, message))
+    InboundMessage.objects.bulk_update(mended, ["state", "error", "claimed_until"])
+    if work:
+        batch = _Batch(work)
+        for item, message in work:
+            batch.thread(item, message)
+        batch.flush()
+    return results
