@@ -1341,6 +1341,7 @@ def profile_child(count: int, seed: int, top: int) -> None:
     sys.path.insert(0, str(ROOT))
     django.setup()
     from anymail.inbound import AnymailInboundMessage
+    from django.conf import settings
     from django.db import connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -1386,13 +1387,19 @@ def profile_child(count: int, seed: int, top: int) -> None:
         return wrapper
 
     ids, wall["store"], cpu["store"] = store(batches[0])
-    stages = ("read_blob", "parse_message", "_mentions_of", "detect_language", "_thread_parsed")
+    stages = ("read_blob", "parse_message", "_mentions_of", "detect_language", "thread_batch")
     originals = {name: getattr(actions, name) for name in stages}
     for name, func in originals.items():
         setattr(actions, name, timed(name, func))
+    # Processing as the drain does it: batches of ABUSEDESK_PROCESS_BATCH in arrival order.
+    size = settings.ABUSEDESK_PROCESS_BATCH
+
+    def in_batches(ids: list[int]) -> list[list[int]]:
+        return [ids[i : i + size] for i in range(0, len(ids), size)]
+
     begin, cpu_begin = time.perf_counter(), time.thread_time()
-    for inbound_id in ids:
-        actions.do_process_inbound(inbound_id)
+    for chunk in in_batches(ids):
+        actions.do_process_batch(chunk)
     wall["process"], cpu["process"] = time.perf_counter() - begin, time.thread_time() - cpu_begin
     for name, func in originals.items():
         setattr(actions, name, func)
@@ -1408,16 +1415,17 @@ def profile_child(count: int, seed: int, top: int) -> None:
     store_sql = [
         captured(lambda m=mail: actions.do_store_inbound(m.raw, source="cli", enqueue=True)) for mail in batches[1]
     ]
-    pending = InboundMessage.objects.filter(state="pending").order_by("pk").values_list("pk", flat=True)
-    process_sql = [captured(lambda i=inbound_id: actions.do_process_inbound(i)) for inbound_id in list(pending)]
+    pending = list(InboundMessage.objects.filter(state="pending").order_by("pk").values_list("pk", flat=True))
+    process_batches = in_batches(pending)
+    process_sql = [captured(lambda c=chunk: actions.do_process_batch(c)) for chunk in process_batches]
     OrmQ.objects.all().delete()
 
     # Pass 3: cProfile of processing.
     ids3, _, _ = store(batches[2])
     profiler = cProfile.Profile()
     profiler.enable()
-    for inbound_id in ids3:
-        actions.do_process_inbound(inbound_id)
+    for chunk in in_batches(ids3):
+        actions.do_process_batch(chunk)
     profiler.disable()
 
     # Pass 4: webhook requests in-process (middleware, anymail's Postmark view, the receiver),
@@ -1430,7 +1438,7 @@ def profile_child(count: int, seed: int, top: int) -> None:
     import reports.intake as intake
     import reports.tasks as tasks
 
-    patched = [(intake, "do_store_inbound"), (intake, "message_bytes"), (tasks, "enqueue_processing")]
+    patched = [(intake, "do_store_inbound"), (intake, "message_bytes"), (tasks, "wake_processing")]
     saved = [getattr(module, name) for module, name in patched]
     for module, name in patched:
         setattr(module, name, timed(f"webhook:{name}", getattr(module, name)))
@@ -1462,19 +1470,19 @@ def profile_child(count: int, seed: int, top: int) -> None:
     print(f"In-process profile on {connection.vendor}: {count} mails per pass, states {dict(states)}")
     rows = [
         ["store (do_store_inbound, no enqueue)", wall["store"] * ms, cpu["store"] * ms],
-        ["process (do_process_inbound), total", wall["process"] * ms, cpu["process"] * ms],
+        [f"process (do_process_batch, {size} per batch), total", wall["process"] * ms, cpu["process"] * ms],
     ]
     for name in stages:
         rows.append([f"  {name}", wall[name] * ms, cpu[name] * ms])
     rest_wall = wall["process"] - sum(wall[name] for name in stages)
     rest_cpu = cpu["process"] - sum(cpu[name] for name in stages)
-    rows.append(["  rest of do_process_inbound", rest_wall * ms, rest_cpu * ms])
+    rows.append(["  rest of do_process_batch", rest_wall * ms, rest_cpu * ms])
     rows.append([f"webhook POST {url} (statuses {dict(statuses)})", wall["webhook"] * ms, cpu["webhook"] * ms])
     scale = count / half
     for name, label in (
         ("message_bytes", "reports.intake.message_bytes (re-serialise)"),
         ("do_store_inbound", "do_store_inbound (with the enqueue below)"),
-        ("enqueue_processing", "  enqueue_processing (async_task, ORM broker)"),
+        ("wake_processing", "  wake_processing (flag upsert; async_task when it flips)"),
     ):
         rows.append([f"  {label}", wall[f"webhook:{name}"] * ms * scale, cpu[f"webhook:{name}"] * ms * scale])
     rows.append(["  AnymailInboundMessage.parse_raw_mime (measured alone)", float("nan"), cpu["parse_raw_mime"] * ms])
@@ -1483,7 +1491,7 @@ def profile_child(count: int, seed: int, top: int) -> None:
     print(f"wall - CPU = waiting: database round trips ({where}), file I/O, and for a CPU when the machine is busy")
     print()
     store_counts = [len(x) for x in store_sql]
-    process_counts = [len(x) for x in process_sql]
+    process_counts = [len(x) / len(chunk) for x, chunk in zip(process_sql, process_batches, strict=True)]
     print(
         table(
             ["path", "mean", "p50", "max"],
@@ -1504,12 +1512,15 @@ def profile_child(count: int, seed: int, top: int) -> None:
             "SQL statements per message (pass 2, CaptureQueriesContext)",
         )
     )
-    for title, batch in (("store + enqueue", store_sql), ("process", process_sql)):
+    for title, batch, messages in (
+        ("store + enqueue", store_sql, len(store_sql)),
+        ("process", process_sql, len(pending)),
+    ):
         shapes = Counter(sql_shape(sql) for statements in batch for sql in statements)
         print(f"\n{title}: statements per message by shape")
         for shape, number in shapes.most_common(40):
-            if number / len(batch) >= 0.005:
-                print(f"  {number / len(batch):5.2f}  {shape}")
+            if number / messages >= 0.005:
+                print(f"  {number / messages:5.2f}  {shape}")
     for what, prof, sort in (
         ("processing (pass 3)", profiler, "tottime"),
         ("processing (pass 3)", profiler, "cumulative"),

@@ -86,11 +86,7 @@ def do_store_inbound(
                 envelope_recipient=envelope_recipient[:320],
             )
             if enqueue:
-                from reports.tasks import wake_processing
-
-                # robust: a broker outage must not turn a stored message into an error answer;
-                # the sweeper wakes a drain for pending messages.
-                transaction.on_commit(wake_processing, robust=True)
+                _wake_after_commit()
     except IntegrityError:
         # A concurrent redelivery committed first.
         existing = _find_redelivery(digest, source, provider_event_id)
@@ -98,6 +94,48 @@ def do_store_inbound(
             raise
         return StoreResult(existing, created=False)
     return StoreResult(message, created=True)
+
+
+def do_store_inbound_many(raws: Sequence[bytes], *, source: str, enqueue: bool = True) -> list[StoreResult]:
+    """Store many messages at once (files, mbox, Maildir), idempotently; one result per input.
+
+    The same guarantees as do_store_inbound, with one query and one insert for the lot. If a
+    concurrent writer stored one of them meanwhile, it falls back to one message at a time.
+    """
+    digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    known = {m.sha256: m for m in InboundMessage.objects.filter(sha256__in=set(digests))}
+    new: dict[str, InboundMessage] = {}
+    now = timezone.now()
+    for raw, digest in zip(raws, digests, strict=True):
+        if digest not in known and digest not in new:
+            new[digest] = InboundMessage(
+                received_at=now,
+                source=source[:64],
+                raw=store_blob("inbound", digest, raw, ".eml"),
+                raw_size=len(raw),
+                sha256=digest,
+            )
+    try:
+        with transaction.atomic():
+            InboundMessage.objects.bulk_create(new.values())
+            if enqueue and new:
+                _wake_after_commit()
+    except IntegrityError:
+        return [do_store_inbound(raw, source=source, enqueue=enqueue) for raw in raws]
+    results = []
+    first_copy = set(new)  # a file given twice is stored once, and counted once as stored
+    for digest in digests:
+        results.append(StoreResult(known.get(digest) or new[digest], created=digest in first_copy))
+        first_copy.discard(digest)
+    return results
+
+
+def _wake_after_commit() -> None:
+    from reports.tasks import wake_processing
+
+    # robust: a broker outage must not turn a stored message into an error answer; the sweeper
+    # wakes a drain for pending messages.
+    transaction.on_commit(wake_processing, robust=True)
 
 
 @transaction.atomic

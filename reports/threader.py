@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from reports.bulksql import add_report_counts, update_rows
 from reports.entities import EntityMention
 from reports.mime import ParsedAttachment, ParsedMail
 from reports.models import (
@@ -89,25 +90,6 @@ def _report_text(parsed: ParsedMail) -> str:
     parts = [parsed.text]
     parts += [f"----- forwarded or attached message -----\n{nested}" for nested in parsed.nested_texts]
     return "\n\n".join(p for p in parts if p)[:MAX_STORED_TEXT]
-
-
-def _add_report_counts(model: type[models.Model], counts: dict[int, int], **set_to: datetime) -> None:
-    """report_count += n for each row, in one statement; concurrent edits of other fields survive."""
-    if not counts:
-        return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    assignments = ", ".join(f"{quote(column)} = %s" for column in set_to)
-    rows = ", ".join(["(%s, %s)"] * len(counts))
-    params: list[object] = [connection.ops.adapt_datetimefield_value(value) for value in set_to.values()]
-    params += itertools.chain.from_iterable(sorted(counts.items()))
-    with connection.cursor() as cursor:
-        # VALUES columns are named column1, column2... on both PostgreSQL and SQLite.
-        cursor.execute(
-            f"UPDATE {table} SET report_count = report_count + v.column2, {assignments} "
-            f"FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1",
-            params,
-        )
 
 
 class _Batch:
@@ -396,9 +378,9 @@ class _Batch:
         Case.objects.bulk_create(self.new_cases)
         for case in self.new_cases:
             case.reference = f"AD-{case.pk:06d}"
-        Case.objects.bulk_update(self.new_cases, ["reference"])
+        update_rows(self.new_cases, ["reference"])
         new = {id(case) for case in self.new_cases}
-        _add_report_counts(
+        add_report_counts(
             Case,
             {self.cases[key].pk: n for key, n in self.case_counts.items() if key not in new},
             last_report_at=now,
@@ -411,10 +393,10 @@ class _Batch:
             [links(case_id=self.cases[key].pk, entity_id=entity_id) for key, entity_id in sorted(self.links)],
             ignore_conflicts=True,
         )
-        _add_report_counts(Reporter, self.reporter_counts, last_seen=now)
-        Reporter.objects.bulk_update(list(self.renamed_reporters.values()), ["display_name", "language"])
-        _add_report_counts(Entity, self.entity_counts, last_seen=now)
-        Entity.objects.bulk_update(list(self.refined_entities.values()), ["kind"])
+        add_report_counts(Reporter, self.reporter_counts, last_seen=now)
+        update_rows(list(self.renamed_reporters.values()), ["display_name", "language"])
+        add_report_counts(Entity, self.entity_counts, last_seen=now)
+        update_rows(list(self.refined_entities.values()), ["kind"])
 
         for report, *_ in self.reports:
             report.notes = [str(note) for note in report.notes]
@@ -436,7 +418,7 @@ class _Batch:
         Attachment.objects.bulk_create(
             [_attachment(report, part) for report, _, _, parsed in self.reports for part in parsed.attachments]
         )
-        InboundMessage.objects.bulk_update(self.messages, _MESSAGE_FIELDS)
+        update_rows(self.messages, _MESSAGE_FIELDS)
         for report, *_ in self.reports:
             if report.kind != Report.Kind.AUTOMATIC:
                 # Moderation listens (acknowledgements); reports never imports moderation.
@@ -481,7 +463,7 @@ def thread_batch(items: Sequence[ParsedInbound]) -> dict[int, InboundMessage]:
             mended.append(message)
             continue
         work.append((item, message))
-    InboundMessage.objects.bulk_update(mended, ["state", "error", "claimed_until"])
+    update_rows(mended, ["state", "error", "claimed_until"])
     if work:
         batch = _Batch(work)
         for item, message in work:

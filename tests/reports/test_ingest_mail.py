@@ -95,3 +95,70 @@ def test_sync_flag_reports_processing_states(tmp_path, capsys):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         call_command("ingest_mail", str(tmp_path / "nope.eml"))
+
+
+@pytest.mark.django_db
+def test_files_are_stored_in_batches_and_wake_one_drain(
+    tmp_path, capsys, monkeypatch, django_capture_on_commit_callbacks
+):
+    woken: list[bool] = []
+    monkeypatch.setattr("reports.tasks.wake_processing", lambda: woken.append(True))
+    monkeypatch.setattr("reports.management.commands.ingest_mail.BATCH_MESSAGES", 4)
+    paths = []
+    for n in range(10):
+        path = tmp_path / f"{n}.eml"
+        path.write_bytes(build_mail(f"t.me/channel_{n}", message_id=f"<{n}@example.org>"))
+        paths.append(str(path))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("ingest_mail", *paths, paths[0])
+    assert "duplicates 1, stored 10" in capsys.readouterr().out
+    assert InboundMessage.objects.filter(state=InboundMessage.State.PENDING).count() == 10
+    assert woken == [True, True, True]  # one per transaction of 4, 4 and 3 files
+
+
+@pytest.mark.django_db
+def test_when_a_batch_cannot_be_stored_each_message_is_tried_and_named(tmp_path, capsys, monkeypatch):
+    from reports.management.commands import ingest_mail
+
+    def broken_batch(*args, **kwargs):
+        raise OSError("batch insert refused")
+
+    real = ingest_mail.do_store_inbound
+
+    def picky(raw, **kwargs):
+        if b"bad_channel" in raw:
+            raise OSError("disk full")
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(ingest_mail, "do_store_inbound_many", broken_batch)
+    monkeypatch.setattr(ingest_mail, "do_store_inbound", picky)
+    good, bad = tmp_path / "good.eml", tmp_path / "bad.eml"
+    good.write_bytes(build_mail("t.me/good_channel", message_id="<g@example.org>"))
+    bad.write_bytes(build_mail("t.me/bad_channel", message_id="<b@example.org>"))
+    with pytest.raises(CommandError, match="1 message"):
+        call_command("ingest_mail", str(good), str(bad))
+    captured = capsys.readouterr()
+    assert f"{bad}: could not store: disk full" in captured.err
+    assert "failed 1, stored 1" in captured.out
+    assert InboundMessage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_message_stored_by_another_path_during_a_batch_is_a_duplicate(monkeypatch):
+    from reports import actions
+
+    raws = [build_mail(f"t.me/channel_{n}", message_id=f"<{n}@example.org>") for n in range(3)]
+    real = actions.store_blob
+    raced: list[bool] = []
+
+    def racing(prefix, digest, data, suffix=""):
+        if not raced:
+            raced.append(True)
+            actions.do_store_inbound(raws[1], source="smtp", enqueue=False)
+        return real(prefix, digest, data, suffix)
+
+    monkeypatch.setattr(actions, "store_blob", racing)
+    results = actions.do_store_inbound_many(raws, source="cli", enqueue=False)
+    assert [r.created for r in results] == [True, False, True]
+    assert [r.message.source for r in results] == ["cli", "smtp", "cli"]
+    assert InboundMessage.objects.count() == 3
