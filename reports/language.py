@@ -20,6 +20,10 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def preload() -> None:
+    _identifier()
+
+
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text's language, or "" when it cannot be told reliably."""
     sample = _URLISH.sub(" ", text[:5000])

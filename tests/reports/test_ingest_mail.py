@@ -148,16 +148,15 @@ def test_a_message_stored_by_another_path_during_a_batch_is_a_duplicate(monkeypa
     from reports import actions
 
     raws = [build_mail(f"t.me/channel_{n}", message_id=f"<{n}@example.org>") for n in range(3)]
-    real = actions.store_blob
-    raced: list[bool] = []
+    real = actions._stored_with
 
-    def racing(prefix, digest, data, suffix=""):
-        if not raced:
-            raced.append(True)
-            actions.do_store_inbound(raws[1], source="smtp", enqueue=False)
-        return real(prefix, digest, data, suffix)
+    def racing(digests):
+        # The batch looks before smtpd stores raws[1]: the lookup misses it, the insert conflicts.
+        seen = real(digests)
+        actions.do_store_inbound(raws[1], source="smtp", enqueue=False)
+        return seen
 
-    monkeypatch.setattr(actions, "store_blob", racing)
+    monkeypatch.setattr(actions, "_stored_with", racing)
     results = actions.do_store_inbound_many(raws, source="cli", enqueue=False)
     assert [r.created for r in results] == [True, False, True]
     assert [r.message.source for r in results] == ["cli", "smtp", "cli"]
