@@ -211,7 +211,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 ABUSEDESK_WEBHOOK_MAX_BYTES = envint("ABUSEDESK_WEBHOOK_MAX_BYTES", 70 * 1024 * 1024)
 ABUSEDESK_PROCESS_MAX_ATTEMPTS = envint("ABUSEDESK_PROCESS_MAX_ATTEMPTS", 3)
 # Messages threaded per transaction by the drain task (reports.tasks.process_pending).
-ABUSEDESK_PROCESS_BATCH = max(1, envint("ABUSEDESK_PROCESS_BATCH", 50))
+ABUSEDESK_PROCESS_BATCH = max(1, envint("ABUSEDESK_PROCESS_BATCH", 200))
 
 # SMTP/LMTP intake (manage.py smtpd) and IMAP polling (manage.py fetch_mail).
 ABUSEDESK_SMTP_HOST = os.environ.get("ABUSEDESK_SMTP_HOST", "127.0.0.1")

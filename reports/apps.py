@@ -10,7 +10,9 @@ class ReportsConfig(AppConfig):
     verbose_name = "Reports and intake"
 
     def ready(self) -> None:
-        from reports import intake  # noqa: F401  (connects the anymail inbound receiver)
+        from reports import intake  # connects the anymail inbound receiver
+
+        intake.keep_raw_mime()
 
         if sys.argv[1:2] == ["qcluster"]:
             # Workers fork from the cluster's main process: loaded here once, the 73 MB language

@@ -1,19 +1,32 @@
 """The django-anymail inbound receiver: store the raw mail, queue it, nothing else.
 
 An exception here becomes a 5xx answer, so a provider whose message we could not store retries it.
+
+Most providers deliver the raw MIME (Postmark's RawEmail, SES, SparkPost, Postal, Mandrill,
+MailerSend, Mailgun's body-mime, SendGrid's raw route, Resend and Mailtrap downloads). anymail
+parses it into a full message tree before its signal reaches us; we store those exact bytes
+instead: the evidence stays byte-for-byte what the provider received (DKIM signatures still
+verify), and a 25 MB mail is held once in memory instead of as a tree plus a re-serialised copy.
+For that, the webhook modules that parse raw MIME get a message class that parses only the header
+block and keeps the bytes (`_RawKeepingMessage`); providers that send parsed fields are still
+re-serialised by `message_bytes`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import logging
 import re
+from collections.abc import Iterable
 from email import policy
 from email.generator import BytesGenerator, Generator
 from email.message import Message
+from email.parser import BytesParser
 from typing import Any
 
+from anymail.inbound import AnymailInboundMessage
 from anymail.signals import AnymailInboundEvent, inbound
 from django.dispatch import receiver
 
@@ -69,6 +82,72 @@ def message_bytes(message: Message) -> bytes:
     return buffer.getvalue()
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# anymail.webhooks modules that turn raw MIME into a message with AnymailInboundMessage.parse_raw_mime*.
+RAW_MIME_PROVIDERS = (
+    "amazon_ses",
+    "mailersend",
+    "mailgun",
+    "mailtrap",
+    "mandrill",
+    "postal",
+    "postmark",
+    "resend",
+    "sendgrid",
+    "sparkpost",
+)
+
+
+class _RawKeepingMessage(AnymailInboundMessage):
+    """What anymail's raw-MIME webhooks build: the header block parsed, the bytes kept as given.
+
+    anymail only reads and adds header fields after parsing, so that is all we parse; our
+    receiver stores `raw_mime`. Messages anymail constructs from parsed fields stay full ones.
+    """
+
+    raw_mime: bytes | None = None
+
+    @classmethod
+    def parse_raw_mime(cls, s: str | bytes) -> AnymailInboundMessage:
+        # anymail encodes a str as UTF-8 before parsing too (CPython issue 18271).
+        return cls.parse_raw_mime_bytes(s.encode("utf-8") if isinstance(s, str) else s)
+
+    @classmethod
+    def parse_raw_mime_bytes(cls, b: bytes) -> AnymailInboundMessage:
+        end = _HEADER_END.search(b)
+        message = BytesParser(cls, policy=policy.default).parsebytes(
+            b[: end.end() if end else len(b)], headersonly=True
+        )
+        message.set_payload("")  # never read: the bytes below are what gets stored
+        message.raw_mime = b
+        return message
+
+    @classmethod
+    def parse_raw_mime_chunks(cls, chunks: Iterable[bytes]) -> AnymailInboundMessage:
+        return cls.parse_raw_mime_bytes(b"".join(chunk for chunk in chunks if chunk))
+
+    # Parsed-field payloads, and message/rfc822 attachments in them, get anymail's full parse.
+    @classmethod
+    def construct(cls, *args: Any, **kwargs: Any) -> AnymailInboundMessage:
+        return AnymailInboundMessage.construct(*args, **kwargs)
+
+    @classmethod
+    def construct_attachment(cls, *args: Any, **kwargs: Any) -> AnymailInboundMessage:
+        return AnymailInboundMessage.construct_attachment(*args, **kwargs)
+
+    @classmethod
+    def construct_attachment_from_uploaded_file(cls, *args: Any, **kwargs: Any) -> AnymailInboundMessage:
+        return AnymailInboundMessage.construct_attachment_from_uploaded_file(*args, **kwargs)
+
+
+def keep_raw_mime() -> None:
+    """Give anymail's raw-MIME webhook modules the header-only message class (at app start)."""
+    for name in RAW_MIME_PROVIDERS:
+        module = importlib.import_module(f"anymail.webhooks.{name}")
+        if getattr(module, "AnymailInboundMessage", None) is AnymailInboundMessage:
+            module.AnymailInboundMessage = _RawKeepingMessage  # type: ignore[attr-defined]
+
+
 @receiver(inbound, dispatch_uid="abusedesk-store-inbound")
 def store_inbound_webhook(sender: Any, event: AnymailInboundEvent | None, esp_name: str, **kwargs: Any) -> None:
     # anymail signals event=None for payloads it skips, such as Mailtrap's "Test your integration".
@@ -76,8 +155,9 @@ def store_inbound_webhook(sender: Any, event: AnymailInboundEvent | None, esp_na
     if event is None or message is None:
         logger.warning("inbound %s event %s carried no message", esp_name, getattr(event, "event_id", None))
         return
+    raw = getattr(message, "raw_mime", None)
     do_store_inbound(
-        message_bytes(message),
+        raw if raw is not None else message_bytes(message),
         source=f"webhook:{esp_name.lower().replace(' ', '_')}",
         provider_event_id=str(event.event_id or ""),
         envelope_sender=str(message.envelope_sender or ""),
