@@ -662,18 +662,47 @@ def test_json_payload_over_djangos_upload_limit_but_under_the_cap_is_accepted(de
     assert "t.me/big_channel" in _parsed(message).get_body(("plain",)).get_content()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SECURITY W2 gap: Django still applies DATA_UPLOAD_MAX_MEMORY_SIZE to each multipart "
-    "field, so a raw mail over 2.5 MB in Mailgun's body-mime (or SendGrid's email) field gets 400",
-)
-def test_multipart_raw_mail_field_over_djangos_upload_limit_is_accepted(deliver):
-    case = BY_NAME["mailgun-mime"]
+@pytest.mark.parametrize("name", ["mailgun-mime", "sendgrid-raw"])
+def test_multipart_raw_mail_field_over_djangos_upload_limit_is_accepted(name, deliver):
+    case = BY_NAME[name]
     filler = b"More of the reported channel's posts.\n" * 80_000
-    body = case.body().replace(b"It's a body=E2=80=A6\n", b"It's a body\n" + filler, 1)
+    marker = b"It's a body=E2=80=A6\n"
+    body = case.body().replace(marker, marker + b"\n" + filler, 1)
     assert len(body) > django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert deliver(case, body).status_code == 200
-    assert InboundMessage.objects.count() == 1
+    stored = read_blob(InboundMessage.objects.get().raw.name)
+    assert stored == _raw_mime_sent(case).replace(marker, marker + b"\n" + filler, 1)
+    assert len(stored) > django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def test_a_large_parsed_mailgun_payload_keeps_its_fields_and_attachments(deliver):
+    case = BY_NAME["mailgun-parsed"]
+    filler = "More of the reported channel's posts.\n" * 80_000
+    body = case.body().replace(case.marker, case.marker + filler.encode(), 1)
+    assert len(body) > django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert deliver(case, body).status_code == 200
+    mail = _parsed(InboundMessage.objects.get())
+    assert mail["Subject"] == case.subject
+    assert filler[:200] in mail.get_body(("plain",)).get_content()
+
+
+def test_large_form_payloads_keep_files_as_files():
+    from django.test import RequestFactory
+
+    from reports.webhooks import _form_data
+
+    big = "x" * (django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="body-plain"\r\n\r\n'
+        + big.encode()
+        + b'\r\n--B\r\nContent-Disposition: form-data; name="attachment-1"; filename="shot.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\x00\r\n--B--\r\n"
+    )
+    request = RequestFactory().post("/", body, content_type="multipart/form-data; boundary=B")
+    post, files = _form_data(request, body)
+    assert post["body-plain"] == big
+    upload = files["attachment-1"]
+    assert (upload.name, upload.content_type, upload.read()) == ("shot.png", "image/png", b"\x89PNG\r\n\x1a\n\x00")
 
 
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
@@ -886,3 +915,29 @@ def test_anymail_still_parses_messages_it_constructs_in_full():
     assert getattr(constructed, "raw_mime", None) is None
     inner = next(p for p in constructed.walk() if p.get_content_type() == "message/rfc822").get_payload(0)
     assert "t.me/inner_case" in inner.get_content()
+
+
+def test_large_form_payloads_with_too_many_parts_are_refused(deliver):
+    case = BY_NAME["mailgun-mime"]
+    filler = b"x" * django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    parts = b"".join(b'--BoUnDaRyStRiNg\r\nContent-Disposition: form-data; name="f"\r\n\r\n1\r\n' for _ in range(1200))
+    body = parts + b'--BoUnDaRyStRiNg\r\nContent-Disposition: form-data; name="big"\r\n\r\n' + filler + b"\r\n"
+    body += case.body()
+    response = deliver(case, body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "more than 1100 form parts"}
+    assert not InboundMessage.objects.exists()
+
+
+def test_nested_multipart_inside_a_large_form_field_is_just_bytes():
+    from django.test import RequestFactory
+
+    from reports.webhooks import _form_data
+
+    nested = b"".join(b'Content-Type: multipart/mixed; boundary="n%d"\r\n\r\n--n%d\r\n' % (i, i) for i in range(5000))
+    nested += b"x" * django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = b'--B\r\nContent-Disposition: form-data; name="body-mime"\r\n\r\n' + nested + b"\r\n--B--\r\n"
+    request = RequestFactory().post("/", body, content_type="multipart/form-data; boundary=B")
+    post, files = _form_data(request, body)
+    assert post["body-mime"].encode() == nested
+    assert not files

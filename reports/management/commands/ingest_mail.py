@@ -96,8 +96,10 @@ class Command(BaseCommand):
                 if self.sync or len(data) >= BATCH_BYTES:
                     # Processing reads the stored copy; holding this one too, or a batch around a
                     # large message, would multiply the peak memory.
-                    self._store([(label, data)])
+                    stored = self._store([(label, data)])
                     del data
+                    if self.sync and stored is not None and stored.created:
+                        self.counts[f"processed: {do_process_inbound(stored.message.pk).state}"] += 1
                     continue
                 pending.append((label, data))
                 if len(pending) >= BATCH_MESSAGES or sum(len(d) for _, d in pending) >= BATCH_BYTES:
@@ -109,9 +111,10 @@ class Command(BaseCommand):
         if self.counts["failed"]:
             raise CommandError(f"{self.counts['failed']} message(s) could not be stored")
 
-    def _store(self, batch: list[tuple[str, bytes]]) -> None:
+    def _store(self, batch: list[tuple[str, bytes]]) -> StoreResult | None:
+        """Store a batch and count the outcomes; returns the last message's result, if stored."""
         if not batch:
-            return
+            return None
         results: list[StoreResult | Exception] = []
         if len(batch) > 1:
             try:
@@ -129,10 +132,9 @@ class Command(BaseCommand):
             if isinstance(result, Exception):
                 self.counts["failed"] += 1
                 self.stderr.write(f"{label}: could not store: {result}")
-                continue
-            self.counts["stored" if result.created else "duplicates"] += 1
-            if self.sync and result.created:
-                self.counts[f"processed: {do_process_inbound(result.message.pk).state}"] += 1
+            else:
+                self.counts["stored" if result.created else "duplicates"] += 1
+        return results[-1] if isinstance(results[-1], StoreResult) else None
 
 
 def _maildir_messages(root: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
