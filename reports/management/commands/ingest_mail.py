@@ -86,6 +86,7 @@ class Command(BaseCommand):
         self.source = options["source"] or "cli"
         self.sync = options["sync"]
         pending: list[tuple[str, bytes]] = []
+        pending_bytes = 0
         with tqdm(self._messages(options), unit="msg", disable=None, file=sys.stderr) as progress:
             for label, load in progress:
                 data = load()
@@ -102,9 +103,10 @@ class Command(BaseCommand):
                         self.counts[f"processed: {do_process_inbound(stored.message.pk).state}"] += 1
                     continue
                 pending.append((label, data))
-                if len(pending) >= BATCH_MESSAGES or sum(len(d) for _, d in pending) >= BATCH_BYTES:
+                pending_bytes += len(data)
+                if len(pending) >= BATCH_MESSAGES or pending_bytes >= BATCH_BYTES:
                     self._store(pending)
-                    pending = []
+                    pending, pending_bytes = [], 0
             self._store(pending)
         summary = ", ".join(f"{key} {value}" for key, value in sorted(self.counts.items()))
         self.stdout.write(f"ingest_mail: {summary or 'nothing to do'}")
