@@ -50,10 +50,12 @@ class StoreResult:
 
 
 def _find_redelivery(sha256: str, source: str, provider_event_id: str) -> InboundMessage | None:
-    found = InboundMessage.objects.filter(sha256=sha256).first()
-    if found is None and provider_event_id:
-        found = InboundMessage.objects.filter(source=source, provider_event_id=provider_event_id).first()
-    return found
+    same = Q(sha256=sha256)
+    if provider_event_id:
+        same |= Q(source=source, provider_event_id=provider_event_id)
+    # One query. Each condition matches at most one row (both are unique); the older one wins.
+    # Sorted here: an ORDER BY with LIMIT could tempt the planner into walking the primary key.
+    return min(InboundMessage.objects.filter(same).order_by()[:2], key=lambda m: m.pk, default=None)
 
 
 def do_store_inbound(

@@ -62,6 +62,9 @@ def process_pending() -> int:
         if time.monotonic() > deadline:
             wake_processing()
             break
+        if len(ids) < batch_size:
+            # A batch has a fixed cost of about twenty statements; let the next one fill up.
+            time.sleep(settings.ABUSEDESK_PROCESS_LINGER_MS / 1000)
     return done
 
 

@@ -216,3 +216,22 @@ def test_sweeper_wakes_a_drain_for_stale_pending_mail_even_if_one_seems_queued(m
     queued.clear()
     assert sweep_inbound() == 0
     assert queued == []
+
+
+def test_after_a_partial_batch_the_drain_lingers_for_more_mail(monkeypatch, settings):
+    settings.ABUSEDESK_PROCESS_LINGER_MS = 250
+    slept: list[float] = []
+    late = _mail(99, "t.me/late_channel")
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:
+            # Mail that arrives while the drain waits is threaded in its next batch.
+            do_store_inbound(late, source="smtp", enqueue=False)
+
+    monkeypatch.setattr("reports.tasks.time.sleep", sleep)
+    monkeypatch.setattr("reports.tasks.async_task", lambda func, **kwargs: None)
+    do_store_inbound(_mail(1, "t.me/early_channel"), source="smtp", enqueue=False)
+    assert process_pending() == 2
+    assert slept == [0.25, 0.25]
+    assert set(InboundMessage.objects.values_list("state", flat=True)) == {"processed"}
