@@ -9,7 +9,7 @@
 
 For every combination it starts from a fresh database (SQLite under a temporary ABUSEDESK_VAR_DIR,
 or a PostgreSQL database it creates and drops), starts `manage.py qcluster` (and, for the webhook
-path, `manage.py runserver` on a free loopback port), submits all mails, and polls the database
+path, gunicorn on a free loopback port), submits all mails, and polls the database
 until every InboundMessage is processed, ignored or failed. "End to end" is from the first
 submission to the last `processed_at`. Everything it started is stopped, and the databases it
 created are dropped, also on Ctrl-C. See bench/README.md.
@@ -490,7 +490,8 @@ WHAT_IF = {
         'else DATABASES["default"]["CONN_MAX_AGE"]',
     ),
     "preload-langid": (
-        "load the language model when settings load, so q-cluster workers inherit it from the parent at fork",
+        "load the language model when settings load (the q-cluster has done so itself since the drain"
+        " task; this now only matters for other processes)",
         "from reports.language import _identifier\n_identifier()",
     ),
     "recycle-5000": ("Q_CLUSTER recycle=5000 instead of 500 tasks per worker", 'Q_CLUSTER["recycle"] = 5000'),

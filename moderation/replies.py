@@ -315,15 +315,21 @@ def _ack_template(language: str) -> ReplyTemplate | None:
     return None
 
 
-@transaction.atomic
 def maybe_acknowledge(report: Report) -> Reply | None:
     """Queue an automatic acknowledgement of a new report, when enabled and allowed (RFC 3834).
 
     Never for automatic mail, follow-ups, quarantined mail, muted or unknown senders or our own
     address; at most one per reporter per ABUSEDESK_ACK_PERIOD_HOURS; never quotes the report.
     """
+    # Checked before the transaction: intake calls this for every new report, and an empty
+    # transaction still costs two round trips.
     if not getattr(settings, "ABUSEDESK_ACKNOWLEDGE", False):
         return None
+    return _acknowledge(report)
+
+
+@transaction.atomic
+def _acknowledge(report: Report) -> Reply | None:
     report = Report.objects.select_related("case").get(pk=report.pk)
     if report.kind != Report.Kind.REPORT or report.case is None or report.case.parse_error:
         return None
