@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -192,24 +193,33 @@ def do_process_inbound(inbound_id: int) -> InboundMessage:
     return processed[0]
 
 
-def do_process_batch(inbound_ids: Sequence[int]) -> list[InboundMessage]:
+def do_process_batch(inbound_ids: Sequence[int], *, parse_until: float | None = None) -> list[InboundMessage]:
     """Parse stored messages one by one, then thread them in arrival order, a batch at a time.
 
-    Returns the messages in the order of `inbound_ids` (unknown ids are left out). A message that
-    cannot be parsed or threaded is marked failed with its error; it never holds up the others.
+    Returns the messages it processed, in the order of `inbound_ids` (unknown ids are left out). A
+    message that cannot be parsed or threaded is marked failed with its error; it never holds up
+    the others. Past `parse_until` (a time.monotonic() value) no further message is parsed: the
+    rest are released, still pending, for the next drain, so a batch of slow hostile mail (each
+    within its own time budget) cannot outlast the q-cluster's task timeout.
     """
     results: dict[int, InboundMessage] = {}
     failures: dict[int, str] = {}
     parsed: list[ParsedInbound] = []
+    released: list[int] = []
     for message in InboundMessage.objects.filter(pk__in=inbound_ids).order_by("pk"):
-        results[message.pk] = message
         if message.state in (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED):
+            results[message.pk] = message
             continue
+        if parse_until is not None and time.monotonic() > parse_until:
+            released.append(message.pk)
+            continue
+        results[message.pk] = message
         try:
             parsed.append(_parse(message))
         except Exception as exc:
             logger.exception("processing inbound message %s failed", message.pk)
             failures[message.pk] = f"{type(exc).__name__}: {exc}"
+    InboundMessage.objects.filter(pk__in=released, state=InboundMessage.State.PENDING).update(claimed_until=None)
     for batch in _batches(parsed):
         results |= _thread_or_isolate(batch, failures)
     for inbound_id, error in failures.items():

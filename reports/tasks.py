@@ -57,9 +57,9 @@ def process_pending() -> int:
         if len(ids) == batch_size:
             # A backlog: a second worker can parse the next batch while this one works.
             wake_processing()
-        do_process_batch(ids)
-        done += len(ids)
+        done += len(do_process_batch(ids, parse_until=deadline))
         if time.monotonic() > deadline:
+            # Hand over to a fresh task, which also takes whatever this batch released.
             wake_processing()
             break
         if len(ids) < batch_size:

@@ -235,3 +235,20 @@ def test_after_a_partial_batch_the_drain_lingers_for_more_mail(monkeypatch, sett
     assert process_pending() == 2
     assert slept == [0.25, 0.25]
     assert set(InboundMessage.objects.values_list("state", flat=True)) == {"processed"}
+
+
+def test_past_its_deadline_a_batch_releases_what_it_has_not_parsed(monkeypatch):
+    from types import SimpleNamespace
+
+    from reports import actions
+
+    ids = [do_store_inbound(_mail(n, f"t.me/channel_{n}"), source="cli", enqueue=False).message.pk for n in range(3)]
+    assert do_claim_pending(10) == ids
+    # The clock as the batch reads it before each message: the third one comes too late.
+    clock = iter([0.0, 0.0, 100.0])
+    monkeypatch.setattr(actions, "time", SimpleNamespace(monotonic=lambda: next(clock, 100.0)))
+    processed = do_process_batch(ids, parse_until=50.0)
+    assert [m.pk for m in processed] == ids[:2]
+    rest = InboundMessage.objects.get(pk=ids[2])
+    assert (rest.state, rest.claimed_until) == ("pending", None)
+    assert do_claim_pending(10) == ids[2:]
