@@ -191,6 +191,9 @@ class Report(models.Model):
     automatic_reason = models.CharField(max_length=200, blank=True, default="")
     auth_results = models.JSONField(default=dict, blank=True)
     arf = models.JSONField(null=True, blank=True)
+    # Normalised text plus attachment hashes (reports.threader.body_fingerprint); "" when too short
+    # to mean anything. Rotating senders with the same body join one case (SECURITY T9).
+    body_sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Threading notes for the moderator ("references another reporter's mail", "token not valid").
     notes = models.JSONField(default=list, blank=True)
     defects = models.JSONField(default=list, blank=True)

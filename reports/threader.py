@@ -12,11 +12,12 @@ means two workers can never open two cases for the same new channel at the same 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -43,6 +44,10 @@ UNKNOWN_SENDER = "unknown-sender@invalid"
 MAX_STORED_TEXT = 1_000_000
 # Rule 2 looks at the nearest references only: a References header can list thousands.
 MAX_REFS = 100
+# Shorter normalised texts (without attachments) get no body fingerprint.
+MIN_FINGERPRINT_CHARS = 40
+# A same-body report joins an open case only if that case got the same body this recently.
+SAME_BODY_WINDOW = timedelta(days=7)
 # Any constant works: it names the advisory lock that serialises threading on PostgreSQL.
 _THREADING_LOCK = 0x61640001
 _DONE = (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED)
@@ -84,6 +89,19 @@ def _sender_of(message: InboundMessage, parsed: ParsedMail) -> tuple[str, str]:
 def _refs_of(parsed: ParsedMail) -> list[str]:
     refs = [parsed.in_reply_to, *reversed(parsed.references)] if parsed.in_reply_to else reversed(parsed.references)
     return [r[:998] for r in refs if r][:MAX_REFS]
+
+
+def body_fingerprint(parsed: ParsedMail) -> str:
+    """SHA-256 of the text, case-folded with whitespace collapsed, and of the attachments' hashes.
+
+    "" for a body too short to tell one report from another ("see attached" with no attachment):
+    such reports never join a case on their text alone.
+    """
+    text = " ".join(_report_text(parsed).casefold().split())
+    attachments = sorted(part.sha256 for part in parsed.attachments)
+    if len(text) < MIN_FINGERPRINT_CHARS and not attachments:
+        return ""
+    return hashlib.sha256("\n".join([text, *attachments]).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _report_text(parsed: ParsedMail) -> str:
@@ -147,6 +165,13 @@ class _Batch:
             .order_by("id")
             .values_list("message_id", "reporter_id", "case_id")
         }
+        self.fingerprints = {item.inbound_id: body_fingerprint(item.parsed) for item, _ in self.work}
+        recent_same_body = Report.objects.filter(
+            body_sha256__in={f for f in self.fingerprints.values() if f},
+            case__status__in=Case.OPEN_STATUSES,
+            received_at__gte=self.now - SAME_BODY_WINDOW,
+        ).order_by("id")
+        self.case_of_body: dict[str, int | Case] = dict(recent_same_body.values_list("body_sha256", "case_id"))
         links = list(
             Case.entities.through.objects.filter(
                 entity_id__in=[e.pk for e in self.entities.values()], case__status__in=Case.OPEN_STATUSES
@@ -155,6 +180,7 @@ class _Batch:
         wanted = {case_id for _, case_id in links}
         wanted |= {case_id for _, case_id in self.ours.values()}
         wanted |= {case_id for _, case_id in self.theirs.values() if isinstance(case_id, int)}
+        wanted |= {case_id for case_id in self.case_of_body.values() if isinstance(case_id, int)}
         for case in Case.objects.filter(pk__in=wanted):
             self._adopt(case)
         for entity_id, case_id in links:
@@ -236,6 +262,11 @@ class _Batch:
         if not candidates:
             return None
         return self.cases[max(candidates, key=self.activity.__getitem__)]
+
+    def open_case_with_body(self, fingerprint: str) -> Case | None:
+        found = self.case_of_body.get(fingerprint)
+        case = None if found is None else self._case(found)
+        return case if case is not None and case.status in Case.OPEN_STATUSES else None
 
     # -- threading one message ---------------------------------------------------------------
 
@@ -332,6 +363,7 @@ class _Batch:
                 valid_tokens=valid,
                 invalid_tokens=invalid,
                 entity_ids=[e.pk for e in entities],
+                body_fingerprint=self.fingerprints[item.inbound_id],
             )
             notes += decision.notes
             kind = decision.kind
@@ -345,6 +377,8 @@ class _Batch:
             self.on_case.add((id(case), reporter.pk))
             if parsed.message_id:
                 self.theirs[message.message_id] = (reporter.pk, case)
+            if self.fingerprints[item.inbound_id]:
+                self.case_of_body[self.fingerprints[item.inbound_id]] = case
         report = Report(
             inbound=message,
             reporter=reporter,
@@ -363,6 +397,7 @@ class _Batch:
             arf=parsed.arf,
             notes=notes,
             defects=[*parsed.defects, *parsed.truncated][:100],
+            body_sha256=self.fingerprints[item.inbound_id],
         )
         self.reports.append((report, mentions, entities, parsed))
         if parsed.message_id:

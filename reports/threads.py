@@ -28,6 +28,9 @@ class ThreadIndex(Protocol):
     def latest_open_case(self, entity_ids: Sequence[int]) -> Case | None:
         """The most recently active open case about any of these entities."""
 
+    def open_case_with_body(self, fingerprint: str) -> Case | None:
+        """The open case that most recently got a report with this body fingerprint."""
+
 
 @dataclass(frozen=True)
 class CaseNote:
@@ -92,8 +95,13 @@ def decide_thread(
     valid_tokens: Sequence[str],
     invalid_tokens: Sequence[str],
     entity_ids: Sequence[int],
+    body_fingerprint: str = "",
 ) -> ThreadDecision:
-    """Apply rules 2-5 in order; a `None` case means "open a new one" (rule 5)."""
+    """Apply rules 2-5 in order; a `None` case means "open a new one" (rule 5).
+
+    Between rules 4 and 5, a report with the same body as a report in an open case joins that
+    case (SECURITY T9: rotating senders with one text must not flood the queue with cases).
+    """
     notes: list[str | CaseNote] = []
     case = _case_of_reference(index, reporter_id, refs, notes)
     if case is not None:
@@ -102,4 +110,9 @@ def decide_thread(
     if case is not None:
         return ThreadDecision(case, Report.Kind.FOLLOW_UP, notes)
     # Rule 4.
-    return ThreadDecision(index.latest_open_case(entity_ids), Report.Kind.REPORT, notes)
+    case = index.latest_open_case(entity_ids)
+    if case is None and body_fingerprint:
+        case = index.open_case_with_body(body_fingerprint)
+        if case is not None:
+            notes.append(CaseNote("Same text as an earlier report on {case}; added to it.", case))
+    return ThreadDecision(case, Report.Kind.REPORT, notes)

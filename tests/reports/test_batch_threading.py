@@ -51,6 +51,9 @@ def _scenario() -> list[bytes]:
             headers={"Auto-Submitted": "auto-replied"},
         ),
         _mail(9, "@storm_channel and t.me/joinchat/AAAAAbbbbbCCCCC"),
+        # Rotating senders with one text and no entity: one case (SECURITY T9).
+        _mail(12, "Their admins recruit teenagers in the comments, please make it stop."),
+        _mail(13, "Their admins recruit teenagers in the comments, please make it stop."),
         _mail(10, "t.me/side_channel t.me/fresh_channel"),
     ]
     return mails
@@ -120,6 +123,7 @@ def test_a_batch_threads_exactly_like_one_message_at_a_time():
     assert any(row[2] for row in one_by_one["messages"])
     assert any(row[3] == Report.Kind.FOLLOW_UP for row in one_by_one["messages"])
     assert any("Reopened AD-n (was actioned)." in row[7] for row in one_by_one["messages"])
+    assert any("Same text as an earlier report on AD-n; added to it." in row[7] for row in one_by_one["messages"])
 
 
 def test_a_batch_uses_a_fixed_number_of_queries(django_assert_max_num_queries):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes
+from email.policy import default
+
 from reports.actions import do_register_outbound_message_id
 from reports.models import Case, Entity, InboundMessage, Report, Reporter
 from reports.tokens import make_case_token
@@ -212,3 +215,44 @@ def test_mail_that_hits_parser_limits_opens_a_quarantined_case(ingest):
     case = message.report.case
     assert case.parse_error.startswith("parser limits hit: ")
     assert "max_parts" in case.parse_error
+
+
+SPAM_TEXT = "This group sells weapons and stolen passports, the admins must be stopped now. Act!"
+
+
+def test_rotating_senders_with_one_text_and_no_entity_join_one_case(ingest):
+    """SECURITY T9: a storm of the same body from many addresses is one case, not hundreds."""
+    first = ingest(build_mail(SPAM_TEXT, sender="a@one.example", message_id="<s1@one.example>"))
+    again = ingest(build_mail(f"  {SPAM_TEXT.upper()}\n", sender="b@two.example", message_id="<s2@two.example>"))
+    assert again.report.case == first.report.case
+    assert Case.objects.get(pk=first.report.case_id).report_count == 2
+    assert again.report.notes == [f"Same text as an earlier report on {first.report.case.reference}; added to it."]
+    assert again.report.body_sha256 == first.report.body_sha256 != ""
+
+
+def test_short_texts_never_join_a_case_on_their_text(ingest):
+    first = ingest(build_mail("See the attached screenshot.", sender="a@one.example", message_id="<s1@one.example>"))
+    again = ingest(build_mail("See the attached screenshot.", sender="b@two.example", message_id="<s2@two.example>"))
+    assert first.report.body_sha256 == ""
+    assert again.report.case != first.report.case
+
+
+def test_same_text_with_other_attachments_is_another_report(ingest):
+    def with_attachment(data: bytes, n: int) -> bytes:
+        mail = message_from_bytes(
+            build_mail(SPAM_TEXT, sender=f"r{n}@example.org", message_id=f"<a{n}@x>"), policy=default
+        )
+        mail.add_attachment(data, maintype="image", subtype="png", filename="shot.png")
+        return mail.as_bytes()
+
+    first = ingest(with_attachment(b"\x89PNG first", 1))
+    again = ingest(with_attachment(b"\x89PNG second", 2))
+    assert again.report.case != first.report.case
+
+
+def test_same_text_does_not_reopen_a_closed_case(ingest):
+    first = ingest(build_mail(SPAM_TEXT, sender="a@one.example", message_id="<s1@one.example>"))
+    Case.objects.filter(pk=first.report.case_id).update(status=Case.Status.DECLINED)
+    again = ingest(build_mail(SPAM_TEXT, sender="b@two.example", message_id="<s2@two.example>"))
+    assert again.report.case != first.report.case
+    assert again.report.case.status == Case.Status.NEW
