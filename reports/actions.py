@@ -207,7 +207,7 @@ def do_process_batch(inbound_ids: Sequence[int], *, parse_until: float | None = 
     parsed: list[ParsedInbound] = []
     released: list[int] = []
     for message in InboundMessage.objects.filter(pk__in=inbound_ids).order_by("pk"):
-        if message.state in (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED):
+        if message.state in InboundMessage.DONE_STATES:
             results[message.pk] = message
             continue
         if parse_until is not None and time.monotonic() > parse_until:
@@ -263,22 +263,10 @@ def _batches(parsed: list[ParsedInbound]) -> Iterator[list[ParsedInbound]]:
 
 def _thread_or_isolate(batch: list[ParsedInbound], failures: dict[int, str]) -> dict[int, InboundMessage]:
     """Thread a batch; if it fails, thread its messages one by one so only the bad one fails."""
-    for attempt in range(DEADLOCK_RETRIES):
-        try:
-            return thread_batch(batch)
-        except OperationalError as exc:
-            # A deadlock with a moderator's transaction: PostgreSQL rolled ours back; run it again.
-            if (
-                getattr(getattr(exc, "__cause__", None), "sqlstate", None) not in RETRYABLE
-                or attempt + 1 == DEADLOCK_RETRIES
-            ):
-                break
-        except Exception:
-            break
-    if len(batch) == 1:
-        try:
-            return thread_batch(batch)
-        except Exception as exc:
+    try:
+        return _thread_retrying_deadlocks(batch)
+    except Exception as exc:
+        if len(batch) == 1:
             logger.exception("threading inbound message %s failed", batch[0].inbound_id)
             failures[batch[0].inbound_id] = f"{type(exc).__name__}: {exc}"
             return {}
@@ -286,6 +274,18 @@ def _thread_or_isolate(batch: list[ParsedInbound], failures: dict[int, str]) -> 
     for item in batch:
         results |= _thread_or_isolate([item], failures)
     return results
+
+
+def _thread_retrying_deadlocks(batch: list[ParsedInbound]) -> dict[int, InboundMessage]:
+    attempt = 1
+    while True:
+        try:
+            return thread_batch(batch)
+        except OperationalError as exc:
+            # A deadlock with a moderator's transaction: PostgreSQL rolled ours back; run it again.
+            if getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE or attempt == DEADLOCK_RETRIES:
+                raise
+            attempt += 1
 
 
 def _mentions_of(parsed: ParsedMail) -> list[entity_rules.EntityMention]:

@@ -20,26 +20,33 @@ def _slot(field: models.Field) -> str:
     return f"CAST(%s AS {field.db_type(connection)})" if connection.vendor == "postgresql" else "%s"
 
 
+def _update_from_values(model: type[models.Model], assignments: str, row: str, rows: int, params: list[object]) -> None:
+    """UPDATE the model's table SET `assignments` FROM `rows` copies of the VALUES `row`, joined on
+    the primary key (the first VALUES column, `v.column1`)."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
+            f"WHERE {table}.{quote(model._meta.pk.column)} = v.column1",
+            params,
+        )
+
+
 def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     """Write `fields` of each object to its row, like QuerySet.bulk_update."""
     if not objs:
         return
-    meta = type(objs[0])._meta
-    quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    row = "(" + ", ".join(_slot(field) for field in [meta.pk, *columns]) + ")"
+    model = type(objs[0])
+    columns = [model._meta.get_field(name) for name in fields]
+    row = "(" + ", ".join(_slot(field) for field in [model._meta.pk, *columns]) + ")"
     params: list[object] = []
     for obj in objs:
         params.append(obj.pk)
         params += [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns]
-    table = quote(meta.db_table)
+    quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = v.column{i}" for i, field in enumerate(columns, start=2))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(objs))}) AS v "
-            f"WHERE {table}.{quote(meta.pk.column)} = v.column1",
-            params,
-        )
+    _update_from_values(model, assignments, row, len(objs), params)
 
 
 def add_report_counts(model: type[models.Model], counts: dict[int, int], **set_to: datetime) -> None:
@@ -48,13 +55,8 @@ def add_report_counts(model: type[models.Model], counts: dict[int, int], **set_t
     if not counts:
         return
     quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    assignments = "".join(f", {quote(column)} = %s" for column in set_to)
+    assignments = "report_count = report_count + v.column2" + "".join(f", {quote(column)} = %s" for column in set_to)
+    # The SET clause comes before VALUES in the statement, so its parameters come first.
     params: list[object] = [connection.ops.adapt_datetimefield_value(value) for value in set_to.values()]
     params += itertools.chain.from_iterable(sorted(counts.items()))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET report_count = report_count + v.column2{assignments} "
-            f"FROM (VALUES {', '.join(['(%s, %s)'] * len(counts))}) AS v WHERE {table}.id = v.column1",
-            params,
-        )
+    _update_from_values(model, assignments, "(%s, %s)", len(counts), params)

@@ -16,6 +16,9 @@ class InboundMessage(models.Model):
         FAILED = "failed", _("failed")
         IGNORED = "ignored", _("ignored")
 
+    # Processing never touches these again.
+    DONE_STATES = (State.PROCESSED, State.IGNORED)
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     received_at = models.DateTimeField(db_index=True)
     source = models.CharField(max_length=64, help_text=_("webhook:<provider>, cli, smtp, imap, api"))

@@ -50,7 +50,6 @@ MIN_FINGERPRINT_CHARS = 40
 SAME_BODY_WINDOW = timedelta(days=7)
 # Any constant works: it names the advisory lock that serialises threading on PostgreSQL.
 _THREADING_LOCK = 0x61640001
-_DONE = (InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED)
 _MESSAGE_FIELDS = [
     "message_id",
     "content_sha256",
@@ -91,13 +90,14 @@ def _refs_of(parsed: ParsedMail) -> list[str]:
     return [r[:998] for r in refs if r][:MAX_REFS]
 
 
-def body_fingerprint(parsed: ParsedMail) -> str:
-    """SHA-256 of the text, case-folded with whitespace collapsed, and of the attachments' hashes.
+def body_fingerprint(report_text: str, parsed: ParsedMail) -> str:
+    """SHA-256 of the report text, case-folded with whitespace collapsed, and of the attachments'
+    hashes.
 
     "" for a body too short to tell one report from another ("see attached" with no attachment):
     such reports never join a case on their text alone.
     """
-    text = " ".join(_report_text(parsed).casefold().split())
+    text = " ".join(report_text.casefold().split())
     attachments = sorted(part.sha256 for part in parsed.attachments)
     if len(text) < MIN_FINGERPRINT_CHARS and not attachments:
         return ""
@@ -165,7 +165,10 @@ class _Batch:
             .order_by("id")
             .values_list("message_id", "reporter_id", "case_id")
         }
-        self.fingerprints = {item.inbound_id: body_fingerprint(item.parsed) for item, _ in self.work}
+        self.texts = {item.inbound_id: _report_text(item.parsed) for item, _ in self.work}
+        self.fingerprints = {
+            item.inbound_id: body_fingerprint(self.texts[item.inbound_id], item.parsed) for item, _ in self.work
+        }
         recent_same_body = Report.objects.filter(
             body_sha256__in={f for f in self.fingerprints.values() if f},
             case__status__in=Case.OPEN_STATUSES,
@@ -177,10 +180,11 @@ class _Batch:
                 entity_id__in=[e.pk for e in self.entities.values()], case__status__in=Case.OPEN_STATUSES
             ).values_list("entity_id", "case_id")
         )
+        # Still all ids here: only threading puts in-batch Case objects into these maps.
         wanted = {case_id for _, case_id in links}
         wanted |= {case_id for _, case_id in self.ours.values()}
-        wanted |= {case_id for _, case_id in self.theirs.values() if isinstance(case_id, int)}
-        wanted |= {case_id for case_id in self.case_of_body.values() if isinstance(case_id, int)}
+        wanted |= {case_id for _, case_id in self.theirs.values()}
+        wanted |= set(self.case_of_body.values())
         for case in Case.objects.filter(pk__in=wanted):
             self._adopt(case)
         for entity_id, case_id in links:
@@ -349,6 +353,7 @@ class _Batch:
         notes: list[str | CaseNote] = []
         if collision:
             notes.append("Another mail with this Message-ID and different content exists; kept separately.")
+        fingerprint = self.fingerprints[item.inbound_id]
         mentions, entities = item.mentions, []
         if parsed.automatic:
             # Automatic mail is kept as evidence of delivery problems, not as a report about entities.
@@ -363,7 +368,7 @@ class _Batch:
                 valid_tokens=valid,
                 invalid_tokens=invalid,
                 entity_ids=[e.pk for e in entities],
-                body_fingerprint=self.fingerprints[item.inbound_id],
+                body_fingerprint=fingerprint,
             )
             notes += decision.notes
             kind = decision.kind
@@ -377,15 +382,15 @@ class _Batch:
             self.on_case.add((id(case), reporter.pk))
             if parsed.message_id:
                 self.theirs[message.message_id] = (reporter.pk, case)
-            if self.fingerprints[item.inbound_id]:
-                self.case_of_body[self.fingerprints[item.inbound_id]] = case
+            if fingerprint:
+                self.case_of_body[fingerprint] = case
         report = Report(
             inbound=message,
             reporter=reporter,
             case=case,
             kind=kind,
             subject=parsed.subject[:998],
-            text=_report_text(parsed),
+            text=self.texts[item.inbound_id],
             language=item.language,
             message_id=message.message_id,
             in_reply_to=parsed.in_reply_to[:998],
@@ -397,7 +402,7 @@ class _Batch:
             arf=parsed.arf,
             notes=notes,
             defects=[*parsed.defects, *parsed.truncated][:100],
-            body_sha256=self.fingerprints[item.inbound_id],
+            body_sha256=fingerprint,
         )
         self.reports.append((report, mentions, entities, parsed))
         if parsed.message_id:
@@ -488,7 +493,7 @@ def thread_batch(items: Sequence[ParsedInbound]) -> dict[int, InboundMessage]:
     for item in items:
         message = rows[item.inbound_id]
         results[message.pk] = message
-        if message.state in _DONE:
+        if message.state in InboundMessage.DONE_STATES:
             continue
         if message.pk in threaded_before:
             # Threaded before, then marked failed or reset by hand: never thread a message twice.
