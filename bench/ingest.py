@@ -954,8 +954,22 @@ class Bench:
         args = self.args
         STOP.clear()
         raw = _mailgen.big_mail(int(args.big_mb * 1024 * 1024), seed=args.seed)
-        rows = []
+        rows: list[dict[str, Any]] = []
         database = self.database(db)
+
+        def row(how: str, process: str, mail: bytes, peak_kb: float, seconds: float, state: str) -> None:
+            rows.append(
+                {
+                    "db": db,
+                    "how": how,
+                    "process": process,
+                    "raw_mb": len(mail) / 2**20,
+                    "peak_mb": peak_kb / 1024,
+                    "seconds": seconds,
+                    "state": state,
+                }
+            )
+
         # (1) the CLI with --sync: store and process in one process.
         var_dir = self.workdir / f"big-{db}-sync"
         var_dir.mkdir(parents=True)
@@ -969,16 +983,13 @@ class Bench:
                 env,
                 var_dir / "cli.log",
             )
-            rows.append(
-                {
-                    "db": db,
-                    "how": "ingest_mail --sync (a 2 KiB report)",
-                    "process": "cli",
-                    "raw_mb": len(small) / 2**20,
-                    "peak_mb": rss_kb / 1024,
-                    "seconds": wall,
-                    "state": "baseline" if code == 0 else f"exit {code}",
-                }
+            row(
+                "ingest_mail --sync (a 2 KiB report)",
+                "cli",
+                small,
+                rss_kb,
+                wall,
+                "baseline" if code == 0 else f"exit {code}",
             )
             (var_dir / "big.eml").write_bytes(raw)
             code, wall, rss_kb, _ = run_measured(
@@ -987,17 +998,7 @@ class Bench:
                 var_dir / "cli.log",
             )
             state = self._big_state(database)
-            rows.append(
-                {
-                    "db": db,
-                    "how": "ingest_mail --sync (the big mail)",
-                    "process": "cli",
-                    "raw_mb": len(raw) / 2**20,
-                    "peak_mb": rss_kb / 1024,
-                    "seconds": wall,
-                    "state": state if code == 0 else f"exit {code}",
-                }
-            )
+            row("ingest_mail --sync (the big mail)", "cli", raw, rss_kb, wall, state if code == 0 else f"exit {code}")
         finally:
             PROCS.stop_all()
             database.drop()
@@ -1035,38 +1036,29 @@ class Bench:
             seconds = time.time() - t0
             PROCS.sample()
             state = self._big_state(database) if submission.ok else f"HTTP {dict(submission.http_errors)}"
-            rows.append(
-                {
-                    "db": db,
-                    "how": f"webhook ({args.esp}) + q-cluster",
-                    "process": f"{args.server} (all processes)",
-                    "raw_mb": len(raw) / 2**20,
-                    "peak_mb": server.peak_sum_hwm_kb / 1024,
-                    "seconds": seconds,
-                    "state": state,
-                }
+            row(
+                f"webhook ({args.esp}) + q-cluster",
+                f"{args.server} (all processes)",
+                raw,
+                server.peak_sum_hwm_kb,
+                seconds,
+                state,
             )
-            rows.append(
-                {
-                    "db": db,
-                    "how": f"webhook ({args.esp}) + q-cluster",
-                    "process": f"{args.server} (largest)",
-                    "raw_mb": len(raw) / 2**20,
-                    "peak_mb": server.peak_one_hwm_kb / 1024,
-                    "seconds": seconds,
-                    "state": state,
-                }
+            row(
+                f"webhook ({args.esp}) + q-cluster",
+                f"{args.server} (largest)",
+                raw,
+                server.peak_one_hwm_kb,
+                seconds,
+                state,
             )
-            rows.append(
-                {
-                    "db": db,
-                    "how": f"webhook ({args.esp}) + q-cluster",
-                    "process": "qcluster (largest)",
-                    "raw_mb": len(raw) / 2**20,
-                    "peak_mb": cluster.peak_one_hwm_kb / 1024,
-                    "seconds": seconds,
-                    "state": state if done else "timeout",
-                }
+            row(
+                f"webhook ({args.esp}) + q-cluster",
+                "qcluster (largest)",
+                raw,
+                cluster.peak_one_hwm_kb,
+                seconds,
+                state if done else "timeout",
             )
         finally:
             PROCS.stop_all()
