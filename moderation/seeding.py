@@ -774,21 +774,23 @@ def _sample_decisions(
     wanted = (
         options.sample_decisions if options.sample_decisions is not None else min(300, max(2, options.reports // 3000))
     )
-    # Small open cases only: the campaigns stay open for the benchmark and the moderators.
-    sample = Case.objects.filter(
-        status__in=[Case.Status.NEW, Case.Status.OPEN], report_count__lt=BIG_CASE_REPORTS // 10
-    ).order_by("?")[:wanted]
+    # Small open cases only: the campaigns stay open for the benchmark and the moderators. Drawn
+    # with the seeded generator (not ORDER BY random()), so the same seed decides the same cases.
+    candidates = list(
+        Case.objects.filter(status__in=[Case.Status.NEW, Case.Status.OPEN], report_count__lt=BIG_CASE_REPORTS // 10)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    sample = sorted(rng.sample(candidates, min(wanted, len(candidates))))
     say(f"Decisions through the real actions ({wanted})")
     done = 0
-    for case in (
-        Case.objects.filter(pk__in=list(sample.values_list("pk", flat=True)))
-        .order_by("pk")
-        .prefetch_related("entities")
-    ):
+    for case in Case.objects.filter(pk__in=sample).order_by("pk"):
         actor = Actor(rng.choice(staff[roles.MODERATOR]), ip="192.0.2.10")
-        entities = [
-            e for e in case.entities.all() if e.status == Entity.Status.ACTIVE and e.kind != Entity.Kind.PRIVATE_CHAT
-        ]
+        # Read now, not prefetched: an entity blocked through an earlier sampled case is no longer
+        # active, and blocking it again would be no decision at all.
+        entities = list(
+            case.entities.filter(status=Entity.Status.ACTIVE).exclude(kind=Entity.Kind.PRIVATE_CHAT).order_by("pk")
+        )
         if entities and rng.random() < 0.7:
             do_block_entity(
                 entities[0],
