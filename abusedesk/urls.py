@@ -5,10 +5,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.urls.resolvers import URLPattern
 
+from reports.intake import keep_raw_mime
 from reports.webhooks import capped
 
 
 def _capped_anymail_patterns() -> list[URLPattern]:
+    keep_raw_mime()  # before the first request can reach a raw-MIME webhook view
     return [
         URLPattern(p.pattern, capped(p.callback), p.default_args, p.name)
         for p in anymail_urls.urlpatterns

@@ -141,7 +141,7 @@ class _RawKeepingMessage(AnymailInboundMessage):
 
 
 def keep_raw_mime() -> None:
-    """Give anymail's raw-MIME webhook modules the header-only message class (at app start)."""
+    """Give anymail's raw-MIME webhook modules the header-only message class (idempotent)."""
     for name in RAW_MIME_PROVIDERS:
         module = importlib.import_module(f"anymail.webhooks.{name}")
         if getattr(module, "AnymailInboundMessage", None) is AnymailInboundMessage:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
 
 # Text shorter than this (in letters) is guessed wrong too often to be worth a label.
 MIN_LETTERS = 12
@@ -17,6 +19,9 @@ _URLISH = re.compile(r"[\w.:/@+\-?=&%#\[\]()]*(?:://|www\.|t\.me|@)[\w.:/@+\-?=&
 
 @cache
 def _identifier() -> LanguageIdentifier:
+    # Imported here: numpy and the model are only needed by processes that process mail.
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
