@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from reports import entities as entity_rules
+from reports.bulksql import insert_unless_conflicting
 from reports.language import detect_language
 from reports.mime import ParsedMail, parse_message
 from reports.models import Case, InboundMessage, OutboundMessageId, Reporter
@@ -74,30 +75,32 @@ def do_store_inbound(
     caller must answer with a temporary failure so the sender retries.
     """
     digest = hashlib.sha256(raw).hexdigest()
-    existing = _find_redelivery(digest, source, provider_event_id)
-    if existing is not None:
-        return StoreResult(existing, created=False)
+    # The blob first: the row must never name bytes that are not on disk. A redelivery of the same
+    # bytes finds the blob there and writes nothing.
     name = store_blob("inbound", digest, raw, ".eml")
-    try:
-        with transaction.atomic():
-            message = InboundMessage.objects.create(
-                received_at=timezone.now(),
-                source=source[:64],
-                raw=name,
-                raw_size=len(raw),
-                sha256=digest,
-                provider_event_id=provider_event_id[:255],
-                envelope_sender=envelope_sender[:320],
-                envelope_recipient=envelope_recipient[:320],
-            )
-            if enqueue:
-                _wake_after_commit()
-    except IntegrityError:
-        # A concurrent redelivery committed first.
+    message = InboundMessage(
+        received_at=timezone.now(),
+        source=source[:64],
+        raw=name,
+        raw_size=len(raw),
+        sha256=digest,
+        provider_event_id=provider_event_id[:255],
+        envelope_sender=envelope_sender[:320],
+        envelope_recipient=envelope_recipient[:320],
+    )
+    # One statement, no explicit transaction: the row commits as it is inserted, and a
+    # redelivery (same bytes, or the same provider event) inserts nothing instead of failing,
+    # also inside a caller's transaction. This is the whole cost of acknowledging a webhook; a
+    # look-up first, then BEGIN, INSERT and COMMIT cost twice the CPU.
+    if not insert_unless_conflicting(message):
+        # A redelivery with other bytes under the same event id leaves its blob unreferenced;
+        # deleting it could race with another path storing those very bytes now.
         existing = _find_redelivery(digest, source, provider_event_id)
         if existing is None:
-            raise
+            raise IntegrityError(f"inbound message {digest} conflicted with a row that is gone")
         return StoreResult(existing, created=False)
+    if enqueue:
+        _wake_after_commit()
     return StoreResult(message, created=True)
 
 

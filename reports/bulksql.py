@@ -1,8 +1,11 @@
-"""Set-based UPDATEs for batches: one `UPDATE ... FROM (VALUES ...)` statement per table.
+"""Hand-built statements where the ORM's cost shows at hundreds of messages per second.
 
-Django's bulk_update builds a CASE WHEN expression per field and row; for a batch of fifty inbound
+Set-based UPDATEs for batches: one `UPDATE ... FROM (VALUES ...)` statement per table. Django's
+bulk_update builds a CASE WHEN expression per field and row; for a batch of fifty inbound
 messages that costs more CPU than parsing them. VALUES columns are named column1, column2... on
 both PostgreSQL and SQLite, so one statement shape serves both.
+
+And one INSERT that skips a conflicting row, for the store every intake path acknowledges.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection, models
+
+_INSERT_SQL: dict[tuple[type[models.Model], str], str] = {}
 
 
 def _slot(field: models.Field) -> str:
@@ -60,3 +65,32 @@ def add_report_counts(model: type[models.Model], counts: dict[int, int], **set_t
     params: list[object] = [connection.ops.adapt_datetimefield_value(value) for value in set_to.values()]
     params += itertools.chain.from_iterable(sorted(counts.items()))
     _update_from_values(model, assignments, "(%s, %s)", len(counts), params)
+
+
+def insert_unless_conflicting(obj: models.Model) -> bool:
+    """INSERT the unsaved object's row and set its pk; False (nothing written) if the row would
+    violate any unique constraint.
+
+    One statement, ON CONFLICT DO NOTHING RETURNING on both databases: it needs no savepoint
+    inside a transaction and no look-up before it. Django's own insert compiles the statement on
+    every call, which costs four times the CPU of executing it.
+    """
+    model = type(obj)
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    key = (model, connection.vendor)
+    if key not in _INSERT_SQL:
+        quote = connection.ops.quote_name
+        _INSERT_SQL[key] = (
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING "
+            f"RETURNING {quote(model._meta.pk.column)}"
+        )
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL[key], params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    return True

@@ -197,6 +197,33 @@ def test_stored_mail_is_processed_by_the_drain_under_the_sync_cluster(django_cap
     assert Case.objects.get().report_count == 3
 
 
+def test_storing_is_one_insert_and_a_read_of_the_wakeup_while_a_drain_is_queued(
+    monkeypatch, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """What a webhook request costs the database, the acknowledgement's hot path."""
+    monkeypatch.setattr("reports.tasks.async_task", lambda func, **kwargs: None)
+    assert wake_processing() is True
+    with django_assert_num_queries(2) as captured, django_capture_on_commit_callbacks(execute=True):
+        result = do_store_inbound(_mail(1, "t.me/channel_1"), source="webhook:postmark", provider_event_id="ev-1")
+    assert result.created and result.message.pk == InboundMessage.objects.get().pk
+    insert, read = (query["sql"] for query in captured.captured_queries)
+    assert insert.startswith("INSERT INTO") and "ON CONFLICT DO NOTHING" in insert
+    assert read.startswith("SELECT pending FROM")
+
+
+def test_a_redelivery_inside_a_transaction_leaves_the_transaction_usable():
+    raw = _mail(1, "t.me/channel_1")
+    with transaction.atomic():
+        first = do_store_inbound(raw, source="webhook:postmark", provider_event_id="ev-1", enqueue=False)
+        same_bytes = do_store_inbound(raw, source="cli", enqueue=False)
+        same_event = do_store_inbound(
+            _mail(2, "t.me/channel_2"), source="webhook:postmark", provider_event_id="ev-1", enqueue=False
+        )
+        assert InboundMessage.objects.count() == 1  # the transaction still answers
+    assert (same_bytes.created, same_event.created) == (False, False)
+    assert same_bytes.message.pk == same_event.message.pk == first.message.pk
+
+
 def test_a_failed_enqueue_leaves_the_wakeup_off(monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("broker down")
