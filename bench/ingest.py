@@ -484,11 +484,6 @@ WHAT_IF = {
         "Q_CLUSTER save_limit=-1: the monitor stores failed tasks only, not every successful result",
         'Q_CLUSTER["save_limit"] = -1',
     ),
-    "sqlite-persistent": (
-        "SQLite CONN_MAX_AGE=60 instead of 0: no reconnect per task, per broker poll and per enqueue",
-        'DATABASES["default"]["CONN_MAX_AGE"] = 60 if DATABASES["default"]["ENGINE"].endswith("sqlite3") '
-        'else DATABASES["default"]["CONN_MAX_AGE"]',
-    ),
     "preload-langid": (
         "load the language model when settings load (the q-cluster has done so itself since the drain"
         " task; this now only matters for other processes)",
