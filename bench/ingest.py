@@ -1470,7 +1470,7 @@ def profile_child(count: int, seed: int, top: int) -> None:
     for name, label in (
         ("message_bytes", "reports.intake.message_bytes (re-serialise)"),
         ("do_store_inbound", "do_store_inbound (with the enqueue below)"),
-        ("wake_processing", "  wake_processing (flag upsert; async_task when it flips)"),
+        ("wake_processing", "  wake_processing (reads the flag; upsert and async_task when it is off)"),
     ):
         rows.append([f"  {label}", wall[f"webhook:{name}"] * ms * scale, cpu[f"webhook:{name}"] * ms * scale])
     rows.append(["  AnymailInboundMessage.parse_raw_mime (measured alone)", float("nan"), cpu["parse_raw_mime"] * ms])
