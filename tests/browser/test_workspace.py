@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from moderation.models import AuditAction, AuditEntry, Decision, PolicyCategory, Reply
 from reports.models import Case, Entity
+from tests.mail import build_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -116,3 +117,25 @@ def test_question_mark_opens_the_shortcut_help(
     page.keyboard.press("Escape")
     expect(help_dialog).to_be_hidden()
     assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_the_queue_fits_a_laptop_screen_without_scrolling_sideways(
+    page: Page,
+    live_server: Any,
+    signed_in: User,
+    queue_cases: dict[str, Case],
+    ingest: Callable[..., Any],
+    screenshot: Callable[[str], Path],
+    width: int,
+) -> None:
+    # The longest names Telegram allows: 64 characters for a sticker set, 32 for a username.
+    ingest(
+        build_mail("Flags of a terrorist group: t.me/addstickers/" + "jihadist_flags_collection_" * 2 + "a1b2c3d4e5f6")
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("tr.queue-row")).to_have_count(4)
+    screenshot(f"queue-{width}")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
