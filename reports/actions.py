@@ -60,6 +60,16 @@ def _find_redelivery(sha256: str, source: str, provider_event_id: str) -> Inboun
     return min(InboundMessage.objects.filter(same).order_by()[:2], key=lambda m: m.pk, default=None)
 
 
+def _storable(value: str, limit: int) -> str:
+    """An envelope or provider field as a column can hold it.
+
+    These come from the SMTP session or the provider's payload, so a sender controls them:
+    PostgreSQL refuses NUL in text, and the refusal would turn every retry of the delivery into
+    another temporary failure, so the mail would never be stored.
+    """
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
 def do_store_inbound(
     raw: bytes,
     *,
@@ -80,13 +90,13 @@ def do_store_inbound(
     name = store_blob("inbound", digest, raw, ".eml")
     message = InboundMessage(
         received_at=timezone.now(),
-        source=source[:64],
+        source=_storable(source, 64),
         raw=name,
         raw_size=len(raw),
         sha256=digest,
-        provider_event_id=provider_event_id[:255],
-        envelope_sender=envelope_sender[:320],
-        envelope_recipient=envelope_recipient[:320],
+        provider_event_id=_storable(provider_event_id, 255),
+        envelope_sender=_storable(envelope_sender, 320),
+        envelope_recipient=_storable(envelope_recipient, 320),
     )
     # One statement, no explicit transaction: the row commits as it is inserted, and a
     # redelivery (same bytes, or the same provider event) inserts nothing instead of failing,
@@ -95,7 +105,8 @@ def do_store_inbound(
     if not insert_unless_conflicting(message):
         # A redelivery with other bytes under the same event id leaves its blob unreferenced;
         # deleting it could race with another path storing those very bytes now.
-        existing = _find_redelivery(digest, source, provider_event_id)
+        # Looked up by the values as stored (NUL replaced, truncated), which is what conflicted.
+        existing = _find_redelivery(digest, message.source, message.provider_event_id)
         if existing is None:
             raise IntegrityError(f"inbound message {digest} conflicted with a row that is gone")
         return StoreResult(existing, created=False)
@@ -118,7 +129,9 @@ def do_store_inbound_many(raws: Sequence[bytes], *, source: str, enqueue: bool =
         names = list(pool.map(lambda item: store_blob("inbound", item[0], item[1], ".eml"), unseen.items()))
     now = timezone.now()
     new = {
-        digest: InboundMessage(received_at=now, source=source[:64], raw=name, raw_size=len(raw), sha256=digest)
+        digest: InboundMessage(
+            received_at=now, source=_storable(source, 64), raw=name, raw_size=len(raw), sha256=digest
+        )
         for (digest, raw), name in zip(unseen.items(), names, strict=True)
     }
     try:

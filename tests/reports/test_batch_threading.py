@@ -224,6 +224,28 @@ def test_a_redelivery_inside_a_transaction_leaves_the_transaction_usable():
     assert same_bytes.message.pk == same_event.message.pk == first.message.pk
 
 
+def test_nul_bytes_in_envelope_and_provider_fields_are_replaced_not_refused():
+    event_id = "ev\x001" + "x" * 300  # longer than the column, too
+    stored = do_store_inbound(
+        _mail(1, "t.me/channel_1"),
+        source="webhook:x\x00y",
+        provider_event_id=event_id,
+        envelope_sender="a\x00b@example.org",
+        envelope_recipient="abuse\x00@example.org",
+        enqueue=False,
+    ).message
+    stored.refresh_from_db()
+    assert (stored.source, stored.provider_event_id, stored.envelope_sender, stored.envelope_recipient) == (
+        "webhook:x\ufffdy",
+        ("ev\ufffd1" + "x" * 300)[:255],
+        "a\ufffdb@example.org",
+        "abuse\ufffd@example.org",
+    )
+    # The same delivery again, re-serialised by the provider, is recognised by its event id.
+    again = do_store_inbound(_mail(2, "t.me/channel_2"), source="webhook:x\x00y", provider_event_id=event_id)
+    assert (again.created, again.message.pk) == (False, stored.pk)
+
+
 def test_a_failed_enqueue_leaves_the_wakeup_off(monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("broker down")

@@ -165,6 +165,18 @@ def test_bounce_with_null_sender_is_stored_with_empty_envelope_sender(start_serv
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_nul_byte_in_the_envelope_is_stored_not_refused_forever(start_server):
+    """PostgreSQL refuses NUL in text; a 451 for it would make the sender retry until it gives up."""
+    port = start_server()
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("client.example")
+        assert client.docmd("MAIL FROM:<evil\x00sender@example.org>")[0] == 250
+        assert client.rcpt("abuse@abusedesk.localhost")[0] == 250
+        assert client.data(RAW)[0] == 250
+    assert InboundMessage.objects.get().envelope_sender == "evil\ufffdsender@example.org"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_lmtp_answers_once_per_accepted_recipient(start_server):
     with smtplib.LMTP("127.0.0.1", start_server(lmtp=True), timeout=10) as client:
         client.ehlo("client.example")
