@@ -1,4 +1,5 @@
-"""Database triggers that make the audit table append-only (installed by a migration)."""
+"""Database triggers that make the audit table append-only (installed by migrations 0002 and 0010;
+`install` is idempotent and always installs the full set)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ _POSTGRES_INSTALL = [
         $$ LANGUAGE plpgsql""",
     f"""CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE}
         FOR EACH ROW EXECUTE FUNCTION {TABLE}_refuse()""",
+    # TRUNCATE fires no row trigger: without this, one statement (or a TRUNCATE ... CASCADE of a
+    # table the log refers to) would empty the log, and an empty chain verifies.
+    f"""CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
+        FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_refuse()""",
 ]
-_POSTGRES_DROP = [f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}"]
+_POSTGRES_DROP = [
+    f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}",
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE}",
+]
 _SQLITE_INSTALL = [
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_{verb} BEFORE {verb.upper()} ON {TABLE}
         BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"""

@@ -54,6 +54,14 @@ def test_the_database_refuses_delete(entries):
     assert AuditEntry.objects.count() == len(entries)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
+def test_the_database_refuses_truncate(entries):
+    _raw("SET CONSTRAINTS ALL IMMEDIATE")  # run the entries' deferred FK checks, as a commit would
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw(f"TRUNCATE {TABLE} CASCADE")
+    assert AuditEntry.objects.count() == len(entries)
+
+
 def test_the_orm_refuses_update_through_querysets(entries):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEntry.objects.filter(pk=entries[0].pk).update(action=AuditAction.CASE_ASSIGNED)
