@@ -384,6 +384,18 @@ def test_image_thumbnail_is_a_reencoded_jpeg(as_moderator: Client, hostile_case:
     assert Image.open(io.BytesIO(response.content)).format == "JPEG"
 
 
+def test_an_image_too_large_to_decode_in_a_request_gets_no_thumbnail(
+    as_moderator: Client, hostile_case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attachment = hostile_case.reports.get().attachments.get(content_type="image/png")  # 40 x 30
+    monkeypatch.setattr("moderation.views.case.THUMBNAIL_MAX_PIXELS", 40 * 30 - 1)
+    assert as_moderator.get(f"/attachments/{attachment.public_id}/thumbnail/").status_code == 404
+    # The bytes stay available as a download.
+    assert as_moderator.get(f"/attachments/{attachment.public_id}/").status_code == 200
+    monkeypatch.setattr("moderation.views.case.THUMBNAIL_MAX_PIXELS", 40 * 30)
+    assert as_moderator.get(f"/attachments/{attachment.public_id}/thumbnail/").status_code == 200
+
+
 def test_thumbnail_of_html_is_not_found(as_moderator: Client, hostile_case: Case) -> None:
     attachment = hostile_case.reports.get().attachments.get(filename="x.html")
     assert as_moderator.get(f"/attachments/{attachment.public_id}/thumbnail/").status_code == 404
