@@ -159,12 +159,17 @@ class _Batch:
             o.message_id: (o.reporter_id, o.case_id)
             for o in OutboundMessageId.objects.filter(message_id__in=refs).only("message_id", "reporter", "case")
         }
-        self.theirs: dict[str, tuple[int, int | Case]] = {
-            mid: (reporter_id, case_id)
-            for mid, reporter_id, case_id in Report.objects.filter(message_id__in=refs, case__isnull=False)
+        # Message-ID -> reporter id -> case of that reporter's latest threaded report with it. Keyed
+        # by reporter as well, because a Message-ID is only the sender's word: a second sender
+        # reusing it must not take the first one's replies away from their case (rule 1).
+        self.theirs: defaultdict[str, dict[int, int | Case]] = defaultdict(dict)
+        for mid, reporter_id, case_id in (
+            Report.objects.filter(message_id__in=refs, case__isnull=False)
             .order_by("id")
             .values_list("message_id", "reporter_id", "case_id")
-        }
+        ):
+            self.theirs[mid].pop(reporter_id, None)  # re-inserted last: the latest report wins
+            self.theirs[mid][reporter_id] = case_id
         self.texts = {item.inbound_id: _report_text(item.parsed) for item, _ in self.work}
         self.fingerprints = {
             item.inbound_id: body_fingerprint(self.texts[item.inbound_id], item.parsed) for item, _ in self.work
@@ -183,7 +188,7 @@ class _Batch:
         # Still all ids here: only threading puts in-batch Case objects into these maps.
         wanted = {case_id for _, case_id in links}
         wanted |= {case_id for _, case_id in self.ours.values()}
-        wanted |= {case_id for _, case_id in self.theirs.values()}
+        wanted |= {case_id for by_reporter in self.theirs.values() for case_id in by_reporter.values()}
         wanted |= set(self.case_of_body.values())
         for case in Case.objects.filter(pk__in=wanted):
             self._adopt(case)
@@ -241,9 +246,14 @@ class _Batch:
         found = self.ours.get(ref)
         return None if found is None else (found[0], self._case(found[1]))
 
-    def their_mail(self, ref: str) -> tuple[int, Case] | None:
-        found = self.theirs.get(ref)
-        return None if found is None else (found[0], self._case(found[1]))
+    def their_mail(self, ref: str, reporter_id: int) -> tuple[int, Case] | None:
+        by_reporter = self.theirs.get(ref)
+        if not by_reporter:
+            return None
+        if reporter_id in by_reporter:
+            return reporter_id, self._case(by_reporter[reporter_id])
+        other, case_id = next(reversed(by_reporter.items()))  # the latest other reporter's
+        return other, self._case(case_id)
 
     def case_by_reference(self, reference: str) -> Case | None:
         for case in self.cases.values():
@@ -381,7 +391,8 @@ class _Batch:
             self._attach(case, entities, follow_up=kind == Report.Kind.FOLLOW_UP, notes=notes)
             self.on_case.add((id(case), reporter.pk))
             if parsed.message_id:
-                self.theirs[message.message_id] = (reporter.pk, case)
+                self.theirs[message.message_id].pop(reporter.pk, None)
+                self.theirs[message.message_id][reporter.pk] = case
             if fingerprint:
                 self.case_of_body[fingerprint] = case
         report = Report(

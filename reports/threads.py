@@ -17,8 +17,9 @@ class ThreadIndex(Protocol):
     def our_mail(self, ref: str) -> tuple[int, Case] | None:
         """(reporter id, case) of a Message-ID we sent."""
 
-    def their_mail(self, ref: str) -> tuple[int, Case] | None:
-        """(reporter id, case) of the latest threaded report with this Message-ID."""
+    def their_mail(self, ref: str, reporter_id: int) -> tuple[int, Case] | None:
+        """(reporter id, case) of this reporter's latest threaded report with this Message-ID, or
+        else of the latest one by another reporter."""
 
     def case_by_reference(self, reference: str) -> Case | None: ...
 
@@ -63,7 +64,7 @@ def _case_of_reference(
                 return ours[1]
             notes.append(CaseNote("Replies to our mail to another reporter on {case}; not attached.", ours[1]))
             continue
-        theirs = index.their_mail(ref)
+        theirs = index.their_mail(ref, reporter_id)
         if theirs is not None:
             if theirs[0] == reporter_id:
                 return theirs[1]

@@ -55,6 +55,9 @@ def _scenario() -> list[bytes]:
         _mail(12, "Their admins recruit teenagers in the comments, please make it stop."),
         _mail(13, "Their admins recruit teenagers in the comments, please make it stop."),
         _mail(10, "t.me/side_channel t.me/fresh_channel"),
+        # Another sender reuses mail 5's Message-ID; reporter 5's next reply still goes to case 5.
+        _mail(14, "Unrelated words here", sender="Mallory <mallory@example.net>", mid=5),
+        _mail(15, "one more: t.me/other_third", sender="Reporter 5 <reporter5@example.org>", reply_to=5),
     ]
     return mails
 

@@ -49,6 +49,33 @@ def test_same_message_id_with_different_content_is_kept_and_flagged(ingest):
     assert "Message-ID" in second.report.notes[0]
 
 
+def test_another_sender_reusing_a_message_id_does_not_take_the_first_senders_replies(ingest):
+    """Rule 1: a collision never hides the first mail; its sender's reply still reaches their case."""
+    victim = ingest(build_mail("Block t.me/victim_channel", sender="victim@example.org", message_id="<v@example.org>"))
+    attacker = ingest(build_mail("Something else entirely", sender="mallory@example.net", message_id="<v@example.org>"))
+    assert attacker.message_id_collision
+    assert attacker.report.case != victim.report.case
+    reply = ingest(
+        build_mail(
+            "More: it also runs a bot",
+            sender="victim@example.org",
+            message_id="<v2@example.org>",
+            headers={"In-Reply-To": "<v@example.org>", "References": "<v@example.org>"},
+        )
+    )
+    assert (reply.report.kind, reply.report.case) == (Report.Kind.FOLLOW_UP, victim.report.case)
+    # Mallory's reply to the same Message-ID goes to Mallory's case, and nobody else's.
+    theirs = ingest(
+        build_mail(
+            "Re: it",
+            sender="mallory@example.net",
+            message_id="<m2@example.net>",
+            headers={"In-Reply-To": "<v@example.org>"},
+        )
+    )
+    assert theirs.report.case == attacker.report.case
+
+
 def test_reply_to_own_earlier_report_is_a_follow_up_in_that_case(ingest):
     first = ingest(build_mail("Block t.me/first_channel", message_id="<a@example.org>"))
     follow = ingest(
