@@ -224,6 +224,10 @@ ABUSEDESK_SMTP_HOST = os.environ.get("ABUSEDESK_SMTP_HOST", "127.0.0.1")
 ABUSEDESK_SMTP_PORT = envint("ABUSEDESK_SMTP_PORT", 2525)
 ABUSEDESK_SMTP_RECIPIENTS = envlist("ABUSEDESK_SMTP_RECIPIENTS", [])
 ABUSEDESK_IMAP_URL = os.environ.get("ABUSEDESK_IMAP_URL", "")
+# Receivers whose Authentication-Results the desk believes (reports/authn.py): "mx.desk.example"
+# for every intake path, or "webhook:amazon_ses=amazonses.com" for one. Only a From with a DMARC
+# pass from one of them counts as verified; a trusted flagger's mail is fast-tracked only then.
+ABUSEDESK_AUTHSERV_IDS = envlist("ABUSEDESK_AUTHSERV_IDS", [])
 ABUSEDESK_IMAP_FOLDER = os.environ.get("ABUSEDESK_IMAP_FOLDER", "INBOX")
 ABUSEDESK_IMAP_DONE_FOLDER = os.environ.get("ABUSEDESK_IMAP_DONE_FOLDER", "")
 

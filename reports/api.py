@@ -409,6 +409,9 @@ class ReportDetailApi(APIView):
         language = serializers.CharField()
         received_at = serializers.DateTimeField()
         sent_at = serializers.DateTimeField(allow_null=True)
+        from_verified = serializers.BooleanField(
+            help_text="A receiver the desk trusts (ABUSEDESK_AUTHSERV_IDS) reported DMARC pass for the From address."
+        )
         reporter = ReporterSerializer(
             source="visible_reporter",
             allow_null=True,

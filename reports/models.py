@@ -193,6 +193,8 @@ class Report(models.Model):
     entities = models.ManyToManyField(Entity, through="ReportEntity", related_name="reports", blank=True)
     automatic_reason = models.CharField(max_length=200, blank=True, default="")
     auth_results = models.JSONField(default=dict, blank=True)
+    # A receiver the desk trusts reported DMARC pass for the From address (reports/authn.py).
+    from_verified = models.BooleanField(default=False)
     arf = models.JSONField(null=True, blank=True)
     # Normalised text plus attachment hashes (reports.threader.body_fingerprint); "" when too short
     # to mean anything. Rotating senders with the same body join one case (SECURITY T9).
@@ -213,6 +215,15 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.pk} ({self.kind})"
+
+    @property
+    def auth_summary(self) -> str:
+        """The topmost Authentication-Results verdicts, for the moderator's eyes."""
+        results = dict(self.auth_results or {})
+        receiver = results.pop("authserv-id", "")
+        if not receiver:
+            return "no Authentication-Results field"
+        return f"{receiver}: " + (", ".join(f"{method}={verdict}" for method, verdict in results.items()) or "-")
 
 
 class ReportEntity(models.Model):

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from reports.authn import from_verified
 from reports.bulksql import add_report_counts, update_rows
 from reports.entities import EntityMention
 from reports.mime import ParsedAttachment, ParsedMail
@@ -360,6 +361,7 @@ class _Batch:
         message.message_id_collision = collision
         reporter = self.reporters[sender]
         self._touch_reporter(reporter, sender_name, item.language)
+        verified = from_verified(message.source, parsed.auth_results)
         notes: list[str | CaseNote] = []
         if collision:
             notes.append("Another mail with this Message-ID and different content exists; kept separately.")
@@ -383,7 +385,8 @@ class _Batch:
             notes += decision.notes
             kind = decision.kind
             case = decision.case or self._new_case(
-                priority=Case.Priority.HIGH if reporter.trusted else Case.Priority.NORMAL,
+                # A trusted flagger's From is only their word unless a trusted receiver verified it.
+                priority=Case.Priority.HIGH if reporter.trusted and verified else Case.Priority.NORMAL,
                 # A mail that hit the parser's limits is quarantined: moderators see why, and it
                 # is never acknowledged automatically (SECURITY.md section 3).
                 parse_error=f"parser limits hit: {', '.join(parsed.truncated)}" if parsed.truncated else "",
@@ -410,6 +413,7 @@ class _Batch:
             received_at=message.received_at,
             automatic_reason=(parsed.automatic or "")[:200],
             auth_results=parsed.auth_results,
+            from_verified=verified,
             arf=parsed.arf,
             notes=notes,
             defects=[*parsed.defects, *parsed.truncated][:100],

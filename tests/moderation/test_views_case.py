@@ -44,6 +44,17 @@ def hostile_case(ingest: Callable[..., InboundMessage]) -> Case:
 # The page and its fragments
 
 
+def test_each_report_shows_whether_its_from_address_was_verified(as_moderator: Client, case: Case) -> None:
+    report = case.reports.get()
+    content = as_moderator.get(_url(case)).content.decode()
+    assert 'class="badge warn from-verdict" title="no Authentication-Results field">From not verified' in content
+    report.from_verified = True
+    report.auth_results = {"authserv-id": "mx.desk.example", "dmarc": "pass"}
+    report.save(update_fields=["from_verified", "auth_results"])
+    content = as_moderator.get(_url(case)).content.decode()
+    assert 'class="badge ok from-verdict" title="mx.desk.example: dmarc=pass">From verified' in content
+
+
 def test_case_page_shows_header_entities_reports_and_audit(as_moderator: Client, case: Case) -> None:
     response = as_moderator.get(_url(case))
     content = response.content.decode()

@@ -226,6 +226,7 @@ def test_report_detail_hides_the_reporter_from_api_keys(reader: Client, case: Ca
     assert body["entities"][0]["url"] == "https://t.me/example_channel"
     assert body["entities"][0]["seen_as"] == "t.me/example_channel"
     assert body["attachments"] == []
+    assert body["from_verified"] is False
 
 
 def test_report_detail_shows_the_reporter_to_signed_in_staff(staff_session: Client, case: Case) -> None:
