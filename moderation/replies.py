@@ -331,7 +331,7 @@ def maybe_acknowledge(report: Report) -> Reply | None:
 @transaction.atomic
 def _acknowledge(report: Report) -> Reply | None:
     report = Report.objects.select_related("case").get(pk=report.pk)
-    if report.kind != Report.Kind.REPORT or report.case is None or report.case.parse_error:
+    if report.kind != Report.Kind.REPORT or report.case is None or report.parse_error or report.case.parse_error:
         return None
     # Locking the reporter serialises concurrent acknowledgements to the same address.
     reporter = Reporter.objects.select_for_update().get(pk=report.reporter_id)

@@ -195,6 +195,9 @@ class Report(models.Model):
     auth_results = models.JSONField(default=dict, blank=True)
     # A receiver the desk trusts reported DMARC pass for the From address (reports/authn.py).
     from_verified = models.BooleanField(default=False)
+    # Why this report is quarantined (parser limits hit), whichever case it joined: it is never
+    # acknowledged automatically (SECURITY section 3).
+    parse_error = models.CharField(max_length=500, blank=True, default="")
     arf = models.JSONField(null=True, blank=True)
     # Normalised text plus attachment hashes (reports.threader.body_fingerprint); "" when too short
     # to mean anything. Rotating senders with the same body join one case (SECURITY T9).

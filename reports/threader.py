@@ -362,6 +362,7 @@ class _Batch:
         reporter = self.reporters[sender]
         self._touch_reporter(reporter, sender_name, item.language)
         verified = from_verified(message.source, parsed.auth_results)
+        quarantine = f"parser limits hit: {', '.join(parsed.truncated)}"[:500] if parsed.truncated else ""
         notes: list[str | CaseNote] = []
         if collision:
             notes.append("Another mail with this Message-ID and different content exists; kept separately.")
@@ -389,7 +390,7 @@ class _Batch:
                 priority=Case.Priority.HIGH if reporter.trusted and verified else Case.Priority.NORMAL,
                 # A mail that hit the parser's limits is quarantined: moderators see why, and it
                 # is never acknowledged automatically (SECURITY.md section 3).
-                parse_error=f"parser limits hit: {', '.join(parsed.truncated)}" if parsed.truncated else "",
+                parse_error=quarantine,
             )
             self._attach(case, entities, follow_up=kind == Report.Kind.FOLLOW_UP, notes=notes)
             self.on_case.add((id(case), reporter.pk))
@@ -414,6 +415,7 @@ class _Batch:
             automatic_reason=(parsed.automatic or "")[:200],
             auth_results=parsed.auth_results,
             from_verified=verified,
+            parse_error=quarantine,
             arf=parsed.arf,
             notes=notes,
             defects=[*parsed.defects, *parsed.truncated][:100],

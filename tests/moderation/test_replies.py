@@ -349,6 +349,13 @@ def test_no_acknowledgement_for_automatic_mail_muted_or_own_address(ack_on, inge
     assert not Reply.objects.exists() and not AuditEntry.objects.exists()
 
 
+def test_no_acknowledgement_for_a_quarantined_report_in_a_healthy_case(ack_on, first):
+    Report.objects.filter(pk=first.pk).update(parse_error="parser limits hit: max_parts")
+    assert first.case.parse_error == ""
+    assert maybe_acknowledge(first) is None
+    assert not Reply.objects.exists()
+
+
 def test_report_created_signal_triggers_the_acknowledgement(ack_on, first):
     report_created.send(sender=Report, report=first)
     assert Reply.objects.get().in_reply_to_report == first

@@ -55,6 +55,12 @@ def test_each_report_shows_whether_its_from_address_was_verified(as_moderator: C
     assert 'class="badge ok from-verdict" title="mx.desk.example: dmarc=pass">From verified' in content
 
 
+def test_a_quarantined_report_says_why(as_moderator: Client, case: Case) -> None:
+    case.reports.update(parse_error="parser limits hit: max_parts")
+    content = as_moderator.get(_url(case)).content.decode()
+    assert '<p class="error quarantine">Quarantined: parser limits hit: max_parts</p>' in content
+
+
 def test_case_page_shows_header_entities_reports_and_audit(as_moderator: Client, case: Case) -> None:
     response = as_moderator.get(_url(case))
     content = response.content.decode()

@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='from_verified',
             field=models.BooleanField(default=False),
         ),
+        migrations.AddField(
+            model_name='report',
+            name='parse_error',
+            field=models.CharField(blank=True, default='', max_length=500),
+        ),
     ]
