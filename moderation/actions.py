@@ -18,7 +18,7 @@ from moderation import roles
 from moderation.audit import record
 from moderation.models import AuditAction, BlocklistChange, Decision, DeclineReason, Note, PolicyCategory
 from moderation.signals import blocklist_changed
-from reports.models import Case, Entity, Report
+from reports.models import Case, Entity, Report, Reporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,3 +363,22 @@ def do_split_entity(case: Case, *, entity: Entity, actor: Actor) -> Case:
         data={"old": case.reference, "new": new_case.reference, "reports": moved},
     )
     return new_case
+
+
+@transaction.atomic
+def do_set_reporter_flags(reporter: Reporter, *, trusted: bool, muted: bool, actor: Actor) -> bool:
+    """Mark a reporter as a trusted flagger (their verified reports open high-priority cases) or as
+    muted (never acknowledged); False when nothing changed."""
+    reporter = Reporter.objects.select_for_update().get(pk=reporter.pk)
+    old = {"trusted": reporter.trusted, "muted": reporter.muted}
+    new = {"trusted": trusted, "muted": muted}
+    if old == new:
+        return False
+    reporter.trusted, reporter.muted = trusted, muted
+    reporter.save(update_fields=["trusted", "muted"])
+    _audit(
+        AuditAction.REPORTER_FLAGS_CHANGED,
+        actor,
+        data={"reporter": reporter.pk, "email": reporter.email, "old": old, "new": new},
+    )
+    return True

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from moderation.actions import Actor
+from moderation.actions import Actor, do_set_reporter_flags
 from moderation.models import AuditEntry, Decision, Note, Reply, ReplyTemplate
 from moderation.replies import do_save_reply_template
 from reports.admin import ReadOnlyAdmin
+from reports.models import Reporter
 
 
 @admin.register(AuditEntry)
@@ -62,3 +63,25 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
 # Staff (Django's user admin, replaced) and enforcement webhooks live in their own modules;
 # importing them here registers them with the admin site.
 from moderation import staff_admin, webhook_admin  # noqa: E402, F401
+
+
+@admin.register(Reporter)
+class ReporterAdmin(admin.ModelAdmin):
+    """Trusted-flagger and muted flags are the desk's own settings about a reporter; changing them
+    is an audited action, like every other state change."""
+
+    list_display = ["email", "display_name", "language", "report_count", "trusted", "muted", "last_seen"]
+    list_filter = ["trusted", "muted", "language"]
+    search_fields = ["email", "display_name"]
+    fields = ["email", "display_name", "language", "report_count", "trusted", "muted", "first_seen", "last_seen"]
+    readonly_fields = ["email", "display_name", "language", "report_count", "first_seen", "last_seen"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Reporter, form: object, change: bool) -> None:
+        actor = Actor(request.user, ip=request.META.get("REMOTE_ADDR"))  # type: ignore[arg-type]
+        do_set_reporter_flags(obj, trusted=obj.trusted, muted=obj.muted, actor=actor)

@@ -53,6 +53,7 @@ class AuditAction(models.TextChoices):
     STAFF_DELETED = "staff.deleted", _("staff member deleted")
     WEBHOOK_ENDPOINT_SAVED = "webhook.endpoint_saved", _("webhook endpoint saved")
     WEBHOOK_REDELIVERED = "webhook.redelivered", _("webhook event redelivered")
+    REPORTER_FLAGS_CHANGED = "reporter.flags_changed", _("reporter marked trusted or muted")
 
 
 class AuditEntry(models.Model):

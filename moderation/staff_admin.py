@@ -14,9 +14,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -220,5 +220,22 @@ class StaffAdmin(UserAdmin):
         self.message_user(request, _("Deactivated %(count)d account(s).") % {"count": done}, messages.SUCCESS)
 
 
+class RoleGroupAdmin(GroupAdmin):
+    """The role groups, to look at only. Roles are found by group name, so renaming "moderator"
+    to "lead" would silently promote every moderator, and the three groups come from a migration;
+    who holds a role is changed on the staff member's page, where it is audited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 admin.site.unregister(User)
 admin.site.register(User, StaffAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, RoleGroupAdmin)

@@ -17,7 +17,6 @@ from reports.models import (
     InboundMessage,
     Report,
     ReportEntity,
-    Reporter,
 )
 from reports.rawstore import read_blob
 
@@ -148,23 +147,6 @@ class EntityAdmin(ReadOnlyAdmin):
     list_display = ["url", "kind", "status", "report_count", "lookalike", "first_seen", "last_seen"]
     list_filter = ["kind", "status", "lookalike"]
     search_fields = ["url"]
-
-
-@admin.register(Reporter)
-class ReporterAdmin(admin.ModelAdmin):
-    """Trusted-flagger and muted flags are the desk's own settings about a reporter."""
-
-    list_display = ["email", "display_name", "language", "report_count", "trusted", "muted", "last_seen"]
-    list_filter = ["trusted", "muted", "language"]
-    search_fields = ["email", "display_name"]
-    fields = ["email", "display_name", "language", "report_count", "trusted", "muted", "first_seen", "last_seen"]
-    readonly_fields = ["email", "display_name", "language", "report_count", "first_seen", "last_seen"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Attachment)

@@ -6,16 +6,17 @@ import json
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from moderation import staff
 from moderation.actions import Actor, do_add_note
 from moderation.models import AuditAction, AuditEntry
-from reports.models import Case
+from reports.models import Case, Reporter
 
 NEW_PASSWORD = "correct-Horse-battery-7"
 
@@ -370,3 +371,40 @@ def test_an_admin_registers_a_totp_device_for_a_member_and_sees_its_qr_code(
     qr = as_admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/")
     assert qr.status_code == 200
     assert qr["Content-Type"].startswith("image/svg+xml")
+
+
+# --- Reporters and role groups -----------------------------------------------------------------
+
+
+def test_marking_a_reporter_trusted_in_admin_is_audited(as_admin: Client, admin_user: User) -> None:
+    now = timezone.now()
+    reporter = Reporter.objects.create(email="ngo@example.org", first_seen=now, last_seen=now)
+    url = f"/admin/reports/reporter/{reporter.pk}/change/"
+    assert as_admin.post(url, {"trusted": "on"}).status_code == 302
+    reporter.refresh_from_db()
+    assert (reporter.trusted, reporter.muted) == (True, False)
+    entry = _only_entry()
+    assert (entry.action, entry.actor, entry.data) == (
+        AuditAction.REPORTER_FLAGS_CHANGED,
+        admin_user,
+        {
+            "reporter": reporter.pk,
+            "email": "ngo@example.org",
+            "old": {"trusted": False, "muted": False},
+            "new": {"trusted": True, "muted": False},
+        },
+    )
+    # Saving again unchanged records nothing more.
+    assert as_admin.post(url, {"trusted": "on"}).status_code == 302
+    assert AuditEntry.objects.count() == 1
+
+
+def test_role_groups_are_read_only_in_admin(as_admin: Client) -> None:
+    group = Group.objects.get(name="moderator")
+    url = f"/admin/auth/group/{group.pk}/change/"
+    assert as_admin.get(url).status_code == 200  # to look at
+    assert as_admin.post(url, {"name": "lead"}).status_code == 403
+    assert as_admin.get("/admin/auth/group/add/").status_code == 403
+    assert as_admin.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Group.objects.filter(name="moderator").exists()
+    assert not AuditEntry.objects.exists()
