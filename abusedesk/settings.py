@@ -207,7 +207,8 @@ DEFAULT_FROM_EMAIL = f"{ABUSEDESK_NAME} <{ABUSEDESK_ADDRESS}>"
 SERVER_EMAIL = ABUSEDESK_ADDRESS
 
 # Intake limits (SECURITY.md section 3). Raw mail over ABUSEDESK_MAX_RAW_BYTES is stored
-# but not parsed; the webhook views accept bodies up to the hard cap.
+# but only its header block is parsed (a quarantined report); the webhook views accept bodies up
+# to the hard cap.
 ABUSEDESK_MAX_RAW_BYTES = envint("ABUSEDESK_MAX_RAW_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 ABUSEDESK_WEBHOOK_MAX_BYTES = envint("ABUSEDESK_WEBHOOK_MAX_BYTES", 70 * 1024 * 1024)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -27,7 +29,7 @@ from reports.mime import ParsedMail, parse_message
 from reports.models import Case, InboundMessage, OutboundMessageId, Reporter
 from reports.rawstore import read_blob, store_blob
 from reports.threader import ParsedInbound, thread_batch
-from reports.timebox import time_limit
+from reports.timebox import ProcessingTimeout, time_limit
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +41,9 @@ CLAIM_FOR = timedelta(minutes=5)
 DEADLOCK_RETRIES = 3
 BLOB_WRITERS = 8
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
-
-
-class MessageTooLarge(Exception):
-    pass
+# What a quarantined mail's header block is read from (the parser's own header limit).
+HEADER_PEEK_BYTES = 256 * 1024
+_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
 @dataclass(frozen=True)
@@ -245,19 +246,50 @@ def do_process_batch(inbound_ids: Sequence[int], *, parse_until: float | None = 
 
 def _parse(message: InboundMessage) -> ParsedInbound:
     if message.raw_size > settings.ABUSEDESK_MAX_RAW_BYTES:
-        raise MessageTooLarge(
-            f"too large to parse: {message.raw_size} bytes (limit {settings.ABUSEDESK_MAX_RAW_BYTES}); "
-            "the raw mail is kept"
+        return _quarantined(
+            message,
+            "max_raw_bytes",
+            f"{message.raw_size} bytes, over the limit of {settings.ABUSEDESK_MAX_RAW_BYTES}; "
+            "only the header block was read, the raw mail is kept",
         )
     raw = read_blob(message.raw.name)
+    try:
+        with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
+            parsed = parse_message(
+                raw, own_addresses=[settings.ABUSEDESK_ADDRESS], loop_marker=settings.ABUSEDESK_LOOP_MARKER
+            )
+            del raw
+            mentions = _mentions_of(parsed)
+            language = detect_language(parsed.text)
+    except ProcessingTimeout:
+        return _quarantined(
+            message,
+            "time_budget",
+            f"parsing took longer than {settings.ABUSEDESK_PROCESS_SECONDS:g} s; only the header block was read, "
+            "the raw mail is kept",
+        )
+    return ParsedInbound(message.pk, parsed, mentions, language)
+
+
+def _quarantined(message: InboundMessage, limit: str, why: str) -> ParsedInbound:
+    """A mail too big or too slow to parse still becomes a report, so a moderator sees it: its
+    header block alone (sender, subject, threading headers), flagged as quarantined. Retrying would
+    only fail again."""
+    with default_storage.open(message.raw.name, "rb") as handle:
+        head = handle.read(HEADER_PEEK_BYTES)
+    end = _HEADER_END.search(head)
     with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
         parsed = parse_message(
-            raw, own_addresses=[settings.ABUSEDESK_ADDRESS], loop_marker=settings.ABUSEDESK_LOOP_MARKER
+            head[: end.end()] if end else head,
+            own_addresses=[settings.ABUSEDESK_ADDRESS],
+            loop_marker=settings.ABUSEDESK_LOOP_MARKER,
         )
-        del raw
-        mentions = _mentions_of(parsed)
-        language = detect_language(parsed.text)
-    return ParsedInbound(message.pk, parsed, mentions, language)
+    parsed.truncated.append(limit)
+    parsed.defects.append(f"{limit}: {why}")
+    # The body was not read, so its hash must not make two such mails with one Message-ID look
+    # like one redelivery.
+    parsed.content_sha256 = message.sha256
+    return ParsedInbound(message.pk, parsed, _mentions_of(parsed), "")
 
 
 def _batches(parsed: list[ParsedInbound]) -> Iterator[list[ParsedInbound]]:

@@ -6,9 +6,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from reports import actions
 from reports.actions import do_process_inbound, do_store_inbound
+from reports.mime import ParsedMail
 from reports.models import InboundMessage, Report
+from reports.rawstore import read_blob
 from reports.tasks import process_inbound, sweep_inbound
+from reports.timebox import ProcessingTimeout
 from tests.mail import build_mail
 
 
@@ -61,13 +65,38 @@ def test_processing_twice_is_harmless():
 
 
 @pytest.mark.django_db
-def test_a_message_over_the_size_limit_is_kept_but_not_parsed(settings):
-    settings.ABUSEDESK_MAX_RAW_BYTES = 100
-    stored = do_store_inbound(build_mail("x" * 500), source="cli", enqueue=False).message
+def test_a_message_over_the_size_limit_is_quarantined_from_its_header_block(settings):
+    settings.ABUSEDESK_MAX_RAW_BYTES = 300
+    raw = build_mail("t.me/body_channel " + "x" * 500, subject="Huge video of t.me/subject_channel")
+    stored = do_store_inbound(raw, source="cli", enqueue=False).message
     message = do_process_inbound(stored.pk)
-    assert message.state == InboundMessage.State.FAILED
-    assert "too large" in message.error
-    assert message.raw_size > 100
+    assert message.state == InboundMessage.State.PROCESSED
+    report = message.report
+    assert report.parse_error == "parser limits hit: max_raw_bytes"
+    assert report.case.parse_error == report.parse_error
+    assert (report.subject, report.text) == ("Huge video of t.me/subject_channel", "")
+    assert report.reporter.email == "reporter@example.org"
+    # Only the header block was read: the subject's entity, not the body's.
+    assert [e.url for e in report.case.entities.all()] == ["https://t.me/subject_channel"]
+    assert any(d.startswith("max_raw_bytes: ") for d in report.defects)
+    assert read_blob(message.raw.name) == raw
+
+
+@pytest.mark.django_db
+def test_a_message_over_the_time_budget_is_quarantined_not_retried(monkeypatch):
+    real = actions.parse_message
+
+    def slow_unless_headers_only(raw: bytes, **kwargs: object) -> ParsedMail:
+        if b"t.me/body_channel" in raw:
+            raise ProcessingTimeout("processing took longer than 10 s")
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(actions, "parse_message", slow_unless_headers_only)
+    stored = do_store_inbound(build_mail("t.me/body_channel"), source="cli", enqueue=False).message
+    message = do_process_inbound(stored.pk)
+    assert (message.state, message.error) == (InboundMessage.State.PROCESSED, "")
+    assert message.report.parse_error == "parser limits hit: time_budget"
+    assert message.report.case.parse_error == "parser limits hit: time_budget"
 
 
 @pytest.mark.django_db
