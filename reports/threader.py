@@ -155,7 +155,7 @@ class _Batch:
             self.same_message_id[other.message_id].append(
                 (other, other.content_sha256, reporter.email if reporter else None)
             )
-        refs = {ref for item, _ in self.work if not item.parsed.automatic for ref in _refs_of(item.parsed)}
+        refs = {ref for item, _ in self.work for ref in _refs_of(item.parsed)}
         self.ours = {
             o.message_id: (o.reporter_id, o.case_id)
             for o in OutboundMessageId.objects.filter(message_id__in=refs).only("message_id", "reporter", "case")
@@ -342,6 +342,19 @@ class _Batch:
         case.last_report_at = case.updated_at = self.now
         self.activity[key] = (self.now, next(self.touches), case.pk or 0)
 
+    def _case_answered_by(self, parsed: ParsedMail) -> Case | None:
+        """The case of our mail that this automatic mail references (an auto-reply or a bounce that
+        quotes our Message-ID, which only the recipient's side has seen). Our own mail looping
+        back is not kept on a case (T8), and a case token is not enough: the token is in every
+        subject we send, so a stranger could use it to write into the case."""
+        if parsed.automatic == "loop":
+            return None
+        for ref in _refs_of(parsed):
+            ours = self.our_mail(ref)
+            if ours is not None:
+                return ours[1]
+        return None
+
     def thread(self, item: ParsedInbound, message: InboundMessage) -> None:
         parsed = item.parsed
         sender, sender_name = self.senders[message.pk]
@@ -370,7 +383,9 @@ class _Batch:
         mentions, entities = item.mentions, []
         if parsed.automatic:
             # Automatic mail is kept as evidence of delivery problems, not as a report about entities.
-            case, kind, mentions = None, Report.Kind.AUTOMATIC, []
+            # It opens no case, but one that answers our mail is stored on that case, without
+            # bumping, reopening or acknowledging it (SECURITY T5, T6).
+            case, kind, mentions = self._case_answered_by(parsed), Report.Kind.AUTOMATIC, []
         else:
             entities = self._entities_of(mentions)
             valid, invalid = find_tokens(parsed.subject, message.envelope_recipient, *parsed.to)

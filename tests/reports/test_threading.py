@@ -108,6 +108,44 @@ def test_reply_to_our_outbound_mail_to_this_sender_is_a_follow_up(ingest):
     assert follow.report.case == case
 
 
+def test_an_auto_reply_to_our_mail_is_stored_on_that_case_without_bumping_or_reopening_it(ingest):
+    first = ingest(build_mail("Block t.me/first_channel"))
+    case = first.report.case
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.DECLINED)
+    do_register_outbound_message_id("<reply-9@abusedesk.localhost>", case=case, reporter=first.report.reporter)
+    before = Case.objects.get(pk=case.pk)
+    out_of_office = ingest(
+        build_mail(
+            "I am out of the office until Monday.",
+            subject="Automatic reply: your report",
+            message_id="<ooo@example.org>",
+            headers={"Auto-Submitted": "auto-replied", "In-Reply-To": "<reply-9@abusedesk.localhost>"},
+        )
+    ).report
+    assert (out_of_office.kind, out_of_office.case) == (Report.Kind.AUTOMATIC, case)
+    after = Case.objects.get(pk=case.pk)
+    assert (after.status, after.report_count, after.last_report_at) == (
+        Case.Status.DECLINED,
+        before.report_count,
+        before.last_report_at,
+    )
+
+
+def test_automatic_mail_that_references_nothing_of_ours_opens_no_case(ingest):
+    first = ingest(build_mail("Block t.me/first_channel", message_id="<orig@example.org>"))
+    bounce = ingest(
+        build_mail(
+            "Delivery failed",
+            sender="MAILER-DAEMON@example.net",
+            message_id="<b@example.net>",
+            # A reporter's own Message-ID is not ours: it proves nothing about the case.
+            headers={"Auto-Submitted": "auto-replied", "In-Reply-To": "<orig@example.org>"},
+        )
+    ).report
+    assert (bounce.kind, bounce.case) == (Report.Kind.AUTOMATIC, None)
+    assert Case.objects.get().pk == first.report.case_id
+
+
 def test_reference_to_someone_elses_mail_never_attaches_silently(ingest):
     victim = ingest(build_mail("Block t.me/first_channel", message_id="<victim@example.org>"))
     stranger = ingest(
