@@ -30,8 +30,10 @@ _PARSE_ERRORS = (
 # --- small text helpers -------------------------------------------------------------------------
 
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# Single-line values also lose bidi embeddings and overrides (the "gpj.exe" trick).
-_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Single-line values also lose bidi embeddings and overrides (the "gpj.exe" trick), and the
+# invisible zero-width space, word joiner and BOM that split a word so filters miss it (H4). Zero-
+# width (non-)joiners stay: Persian and emoji sequences need them.
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 

@@ -198,6 +198,8 @@ class Report(models.Model):
     # Why this report is quarantined (parser limits hit), whichever case it joined: it is never
     # acknowledged automatically (SECURITY section 3).
     parse_error = models.CharField(max_length=500, blank=True, default="")
+    # Kept for the moderator to see, never used: replies go to the reporter (SECURITY T4).
+    reply_to = models.CharField(max_length=320, blank=True, default="")
     arf = models.JSONField(null=True, blank=True)
     # Normalised text plus attachment hashes (reports.threader.body_fingerprint); "" when too short
     # to mean anything. Rotating senders with the same body join one case (SECURITY T9).

@@ -431,6 +431,7 @@ class _Batch:
             auth_results=parsed.auth_results,
             from_verified=verified,
             parse_error=quarantine,
+            reply_to=parsed.reply_to[:320],
             arf=parsed.arf,
             notes=notes,
             defects=[*parsed.defects, *parsed.truncated][:100],

@@ -20,4 +20,9 @@ class Migration(migrations.Migration):
             name='parse_error',
             field=models.CharField(blank=True, default='', max_length=500),
         ),
+        migrations.AddField(
+            model_name='report',
+            name='reply_to',
+            field=models.CharField(blank=True, default='', max_length=320),
+        ),
     ]

@@ -55,6 +55,17 @@ def test_each_report_shows_whether_its_from_address_was_verified(as_moderator: C
     assert 'class="badge ok from-verdict" title="mx.desk.example: dmarc=pass">From verified' in content
 
 
+def test_a_reply_to_address_is_shown_as_one_replies_never_go_to(as_moderator: Client, case: Case) -> None:
+    case.reports.update(reply_to="victim@example.com")
+    content = as_moderator.get(_url(case)).content.decode()
+    assert 'title="Replies never go to this address">Reply-To: <bdi>victim@example.com</bdi>' in content
+
+
+def test_attachments_come_with_a_malware_warning(as_moderator: Client, hostile_case: Case) -> None:
+    content = as_moderator.get(_url(hostile_case)).content.decode()
+    assert "may be malware: open them only in an isolated environment" in content
+
+
 def test_a_quarantined_report_says_why(as_moderator: Client, case: Case) -> None:
     case.reports.update(parse_error="parser limits hit: max_parts")
     content = as_moderator.get(_url(case)).content.decode()

@@ -627,6 +627,13 @@ def test_encoded_control_characters_in_the_subject_are_removed() -> None:
     assert parsed.subject == "a  Bcc: x gpj.exe"
 
 
+def test_invisible_word_splitters_leave_the_subject_but_persian_joiners_stay() -> None:
+    parsed = parse_message(mail("Subject: =?utf-8?q?ex=E2=80=8Bec=E2=81=A0ution_=EF=BB=BFvideos?="))
+    assert parsed.subject == "execution videos"
+    persian = "می‌خواهم"  # ZWNJ is part of the spelling
+    assert parse_message(mail(f"Subject: {persian}")).subject == persian
+
+
 def test_raw_latin1_header_bytes_are_decoded() -> None:
     parsed = parse_message(b"From: J\xf6rg <j@example.org>\nSubject: Gr\xfc\xdfe\n\nx\n")
     assert (parsed.from_name, parsed.subject) == ("Jörg", "Grüße")

@@ -268,6 +268,7 @@ def test_reporter_language_and_counters_are_recorded(ingest):
 def test_reply_to_header_never_becomes_the_reporter(ingest):
     message = ingest(build_mail(headers={"Reply-To": "victim@example.com"}))
     assert message.report.reporter.email == "reporter@example.org"
+    assert message.report.reply_to == "victim@example.com"  # kept as metadata only
 
 
 def test_mail_that_hits_parser_limits_opens_a_quarantined_case(ingest):
