@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
+from moderation import audit_triggers
 from reports.actions import do_process_inbound, do_store_inbound
 from reports.models import InboundMessage
 
 DATA = Path(__file__).parent / "data"
+_TRIGGERS_BLOCKER = pytest.StashKey[Any]()
 
 
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Raw mail and attachments of a test land in its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers_around_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A transactional test ends with Django's flush, which empties every table: with DELETE on
+    SQLite and TRUNCATE on PostgreSQL, both of which the audit table refuses. Drop the append-only
+    triggers just before it; `pytest_runtest_teardown` below puts them back once it is done."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
+        yield
+        return
+    # Requested here, so that its teardown (the flush) runs after this fixture's.
+    request.getfixturevalue("transactional_db")
+    audit_triggers.install(connection)
+    request.node.stash[_TRIGGERS_BLOCKER] = request.getfixturevalue("django_db_blocker")
+    yield
+    audit_triggers.drop(connection)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        blocker = item.stash.get(_TRIGGERS_BLOCKER, None)
+        # After the last test the test database is already gone with the session fixtures.
+        if blocker is not None and nextitem is not None:
+            with blocker.unblock():
+                audit_triggers.install(connection)
 
 
 @pytest.fixture

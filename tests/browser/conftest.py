@@ -11,7 +11,7 @@ import importlib
 import io
 import os
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,10 @@ import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.db import connection
 from django.test import Client
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page
 
-from moderation import audit_triggers
 from reports.models import Case, InboundMessage
 from tests.mail import build_mail
 
@@ -55,7 +53,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 # live_server runs Django in a thread next to Playwright's event loop.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-_TRIGGERS_BLOCKER = pytest.StashKey[Any]()
 
 
 def _require_chromium() -> None:
@@ -110,30 +107,6 @@ def _migrated_data(transactional_db: None) -> None:
         ("moderation.migrations.0004_default_reply_templates", "create_templates"),
     ):
         getattr(importlib.import_module(module), function)(django_apps, None)
-
-
-@pytest.fixture(autouse=True)
-def _audit_triggers_around_flush(
-    request: pytest.FixtureRequest, transactional_db: None, django_db_blocker: Any
-) -> Iterator[None]:
-    """Drop the append-only triggers before Django's flush empties the audit table; the
-    `pytest_runtest_teardown` wrapper below puts them back once the flush is done."""
-    audit_triggers.install(connection)
-    request.node.stash[_TRIGGERS_BLOCKER] = django_db_blocker
-    yield
-    audit_triggers.drop(connection)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
-    try:
-        return (yield)
-    finally:
-        blocker = item.stash.get(_TRIGGERS_BLOCKER, None)
-        # After the last test the test database is already gone with the session fixtures.
-        if blocker is not None and nextitem is not None:
-            with blocker.unblock():
-                audit_triggers.install(connection)
 
 
 def _with_role(user: User, role: str) -> User:
