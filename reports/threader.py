@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from reports.rawstore import store_blob
 from reports.signals import report_created
 from reports.threads import CaseNote, decide_thread
 from reports.tokens import find_tokens
+
+logger = logging.getLogger(__name__)
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
 MAX_STORED_TEXT = 1_000_000
@@ -348,6 +351,9 @@ class _Batch:
         back is not kept on a case (T8), and a case token is not enough: the token is in every
         subject we send, so a stranger could use it to write into the case."""
         if parsed.automatic == "loop":
+            # Operators alert on this (SECURITY T8): something sends our mail back to us. The
+            # reports with automatic_reason "loop" are the count.
+            logger.warning("mail loop: our own mail came back (Message-ID %s)", parsed.message_id)
             return None
         for ref in _refs_of(parsed):
             ours = self.our_mail(ref)

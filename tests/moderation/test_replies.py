@@ -244,7 +244,7 @@ def test_queue_replies_refuses_an_invalid_stored_template(blocked, first, actor)
 
 
 def test_our_reply_coming_back_is_dropped_as_a_loop(
-    blocked, first, template, actor, ingest, django_capture_on_commit_callbacks
+    blocked, first, template, actor, ingest, django_capture_on_commit_callbacks, caplog
 ):
     with django_capture_on_commit_callbacks(execute=True):
         do_queue_replies(blocked, template=template, reporters=[first.reporter], actor=actor)
@@ -252,6 +252,9 @@ def test_our_reply_coming_back_is_dropped_as_a_loop(
     message.replace_header("From", "Forwarder <someone@example.com>")
     back = Report.objects.get(inbound=ingest(message.as_bytes()))
     assert (back.kind, back.automatic_reason, back.case) == (Report.Kind.AUTOMATIC, "loop", None)
+    assert [r.getMessage() for r in caplog.records if r.name == "reports.threader"] == [
+        f"mail loop: our own mail came back (Message-ID {back.message_id})"
+    ]
 
 
 def test_send_failure_is_retried_then_gives_up(blocked, first, template, actor, settings, monkeypatch):
