@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from moderation.actions import Actor, do_set_reporter_flags
+from moderation.actions import do_set_reporter_flags
 from moderation.models import AuditEntry, Decision, Note, Reply, ReplyTemplate
 from moderation.replies import do_save_reply_template
+from moderation.views import actor_of
 from reports.admin import ReadOnlyAdmin
 from reports.models import Reporter
 
@@ -53,7 +54,7 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
     fields = ["name", "purpose", "language", "subject", "body", "active"]
 
     def save_model(self, request: HttpRequest, obj: ReplyTemplate, form: object, change: bool) -> None:
-        do_save_reply_template(obj, actor=Actor(request.user, ip=request.META.get("REMOTE_ADDR")))
+        do_save_reply_template(obj, actor=actor_of(request))
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Sent replies point at their template; retire a template by unticking "active".
@@ -83,5 +84,4 @@ class ReporterAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Reporter, form: object, change: bool) -> None:
-        actor = Actor(request.user, ip=request.META.get("REMOTE_ADDR"))  # type: ignore[arg-type]
-        do_set_reporter_flags(obj, trusted=obj.trusted, muted=obj.muted, actor=actor)
+        do_set_reporter_flags(obj, trusted=obj.trusted, muted=obj.muted, actor=actor_of(request))

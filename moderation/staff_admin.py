@@ -28,16 +28,14 @@ from django.utils.translation import gettext_lazy as _
 from moderation import staff
 from moderation.actions import Actor
 from moderation.models import AuditEntry
+from moderation.views import actor_of
+from reports.admin import ReadOnlyAdmin
 
 ROLE_CHOICES = [(name, name) for name in staff.ROLE_NAMES]
 
 # Django's password view builds its form from the user and the POST data only; the admin binds
 # who is acting here for the length of that one request.
 _password_actor: ContextVar[Actor | None] = ContextVar("abusedesk_password_actor", default=None)
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor(request.user, ip=request.META.get("REMOTE_ADDR"))  # type: ignore[arg-type]
 
 
 def _roles_field() -> forms.MultipleChoiceField:
@@ -161,7 +159,7 @@ class StaffAdmin(UserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         """Each kind of change is its own action with its own audit entry, in admin's one transaction."""
-        actor = _actor(request)
+        actor = actor_of(request)
         if not change:
             staff.do_create_staff_member(obj, roles=form.cleaned_data.get("roles", []), actor=actor)
             return
@@ -177,7 +175,7 @@ class StaffAdmin(UserAdmin):
                 staff.do_deactivate_staff(obj, actor=actor)
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
-        token = _password_actor.set(_actor(request))
+        token = _password_actor.set(actor_of(request))
         try:
             return super().user_change_password(request, id, form_url)
         finally:
@@ -206,33 +204,24 @@ class StaffAdmin(UserAdmin):
         return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
-        staff.do_delete_staff_member(obj, actor=_actor(request))
+        staff.do_delete_staff_member(obj, actor=actor_of(request))
 
     @admin.action(description=_("Deactivate the selected staff members"), permissions=["change"])
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         done = 0
         for user in queryset:
             try:
-                if staff.do_deactivate_staff(user, actor=_actor(request)):
+                if staff.do_deactivate_staff(user, actor=actor_of(request)):
                     done += 1
             except ValidationError as exc:
                 self.message_user(request, f"{user.get_username()}: {'; '.join(exc.messages)}", messages.ERROR)
         self.message_user(request, _("Deactivated %(count)d account(s).") % {"count": done}, messages.SUCCESS)
 
 
-class RoleGroupAdmin(GroupAdmin):
+class RoleGroupAdmin(ReadOnlyAdmin, GroupAdmin):
     """The role groups, to look at only. Roles are found by group name, so renaming "moderator"
     to "lead" would silently promote every moderator, and the three groups come from a migration;
     who holds a role is changed on the staff member's page, where it is audited."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 admin.site.unregister(User)

@@ -20,7 +20,6 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from moderation.actions import Actor
 from moderation.enforcement import (
     EVENTS,
     check_webhook_endpoint,
@@ -29,14 +28,11 @@ from moderation.enforcement import (
     mask_secret,
 )
 from moderation.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from moderation.views import actor_of
 from reports.admin import ReadOnlyAdmin
 
 # Set on the request by save_model, read by response_add/response_change of the same request.
 _NEW_SECRET = "_abusedesk_new_webhook_secret"
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor(request.user, ip=request.META.get("REMOTE_ADDR"))  # type: ignore[arg-type]
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -105,7 +101,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: forms.ModelForm, change: bool) -> None:
         secret = do_save_webhook_endpoint(
-            obj, actor=_actor(request), rotate_secret=bool(form.cleaned_data.get("rotate_secret"))
+            obj, actor=actor_of(request), rotate_secret=bool(form.cleaned_data.get("rotate_secret"))
         )
         setattr(request, _NEW_SECRET, secret)
 
@@ -184,7 +180,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Redeliver now"), permissions=["change"])
     def redeliver_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         selected = list(queryset.order_by("change_id"))
-        done = sum(do_redeliver_webhook(delivery, actor=_actor(request)) for delivery in selected)
+        done = sum(do_redeliver_webhook(delivery, actor=actor_of(request)) for delivery in selected)
         self.message_user(
             request,
             _(
