@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -26,6 +24,7 @@ from reports import entities as entity_rules
 from reports.bulksql import insert_unless_conflicting
 from reports.language import detect_language
 from reports.mime import ParsedMail, parse_message
+from reports.mimeparts import header_block
 from reports.models import Case, InboundMessage, OutboundMessageId, Reporter
 from reports.rawstore import read_blob, store_blob
 from reports.threader import ParsedInbound, thread_batch
@@ -43,7 +42,6 @@ BLOB_WRITERS = 8
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 # What a quarantined mail's header block is read from (the parser's own header limit).
 HEADER_PEEK_BYTES = 256 * 1024
-_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
 @dataclass(frozen=True)
@@ -255,9 +253,7 @@ def _parse(message: InboundMessage) -> ParsedInbound:
     raw = read_blob(message.raw.name)
     try:
         with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
-            parsed = parse_message(
-                raw, own_addresses=[settings.ABUSEDESK_ADDRESS], loop_marker=settings.ABUSEDESK_LOOP_MARKER
-            )
+            parsed = _parse_mail(raw)
             del raw
             mentions = _mentions_of(parsed)
             language = detect_language(parsed.text)
@@ -275,21 +271,19 @@ def _quarantined(message: InboundMessage, limit: str, why: str) -> ParsedInbound
     """A mail too big or too slow to parse still becomes a report, so a moderator sees it: its
     header block alone (sender, subject, threading headers), flagged as quarantined. Retrying would
     only fail again."""
-    with default_storage.open(message.raw.name, "rb") as handle:
-        head = handle.read(HEADER_PEEK_BYTES)
-    end = _HEADER_END.search(head)
+    head = header_block(read_blob(message.raw.name, HEADER_PEEK_BYTES))
     with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
-        parsed = parse_message(
-            head[: end.end()] if end else head,
-            own_addresses=[settings.ABUSEDESK_ADDRESS],
-            loop_marker=settings.ABUSEDESK_LOOP_MARKER,
-        )
+        parsed = _parse_mail(head)
     parsed.truncated.append(limit)
     parsed.defects.append(f"{limit}: {why}")
     # The body was not read, so its hash must not make two such mails with one Message-ID look
     # like one redelivery.
     parsed.content_sha256 = message.sha256
     return ParsedInbound(message.pk, parsed, _mentions_of(parsed), "")
+
+
+def _parse_mail(raw: bytes) -> ParsedMail:
+    return parse_message(raw, own_addresses=[settings.ABUSEDESK_ADDRESS], loop_marker=settings.ABUSEDESK_LOOP_MARKER)
 
 
 def _batches(parsed: list[ParsedInbound]) -> Iterator[list[ParsedInbound]]:

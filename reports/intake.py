@@ -31,6 +31,7 @@ from anymail.signals import AnymailInboundEvent, inbound
 from django.dispatch import receiver
 
 from reports.actions import do_store_inbound
+from reports.mimeparts import header_block
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,6 @@ def message_bytes(message: Message) -> bytes:
     return buffer.getvalue()
 
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 # anymail.webhooks modules that turn raw MIME into a message with AnymailInboundMessage.parse_raw_mime*.
 RAW_MIME_PROVIDERS = (
     "amazon_ses",
@@ -114,10 +114,7 @@ class _RawKeepingMessage(AnymailInboundMessage):
 
     @classmethod
     def parse_raw_mime_bytes(cls, b: bytes) -> AnymailInboundMessage:
-        end = _HEADER_END.search(b)
-        message = BytesParser(cls, policy=policy.default).parsebytes(
-            b[: end.end() if end else len(b)], headersonly=True
-        )
+        message = BytesParser(cls, policy=policy.default).parsebytes(header_block(b), headersonly=True)
         message.set_payload("")  # never read: the bytes below are what gets stored
         message.raw_mime = b
         return message

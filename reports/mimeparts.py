@@ -48,6 +48,16 @@ def _clean_line(value: str) -> str:
     return _SURROGATES.sub("\ufffd", value).strip()
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
+
+
+def header_block(raw: bytes) -> bytes:
+    """The raw header block up to the blank line that ends it (all of `raw` when there is none).
+    A bare-CR blank line counts too, as it does for the parser after _normalise_newlines."""
+    end = _HEADER_END.search(raw)
+    return raw[: end.end()] if end else raw
+
+
 def _normalise_newlines(data: bytes) -> bytes:
     """CRLF and bare CR become LF. bytes.replace allocates once; re.sub would hold every piece."""
     if b"\r" not in data:

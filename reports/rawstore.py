@@ -65,6 +65,7 @@ def _write_durably(storage: FileSystemStorage, name: str, data: bytes) -> None:
         os.close(directory_handle)
 
 
-def read_blob(name: str) -> bytes:
+def read_blob(name: str, limit: int = -1) -> bytes:
+    """The stored bytes, or only their first `limit` bytes."""
     with default_storage.open(name, "rb") as handle:
-        return handle.read()
+        return handle.read(limit)
