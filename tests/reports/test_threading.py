@@ -271,13 +271,17 @@ def test_reply_to_header_never_becomes_the_reporter(ingest):
     assert message.report.reply_to == "victim@example.com"  # kept as metadata only
 
 
-def test_mail_that_hits_parser_limits_opens_a_quarantined_case(ingest):
+def _over_the_part_limit() -> bytes:
+    """600 parts naming t.me/limit_channel, over the parser's 500."""
     parts = "".join(f"--b\nContent-Type: text/plain\n\npart {i} t.me/limit_channel\n" for i in range(600))
-    raw = (
+    return (
         "From: r@example.org\nTo: abuse@abusedesk.localhost\nSubject: many parts\nMessage-ID: <many@example.org>\n"
         f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n'
     ).encode()
-    message = ingest(raw)
+
+
+def test_mail_that_hits_parser_limits_opens_a_quarantined_case(ingest):
+    message = ingest(_over_the_part_limit())
     case = message.report.case
     assert case.parse_error.startswith("parser limits hit: ")
     assert "max_parts" in case.parse_error
@@ -287,12 +291,7 @@ def test_mail_that_hits_parser_limits_opens_a_quarantined_case(ingest):
 def test_mail_that_hits_parser_limits_and_joins_a_case_is_quarantined_itself(ingest):
     """The case stays as it was; the report carries the flag (and is never acknowledged)."""
     healthy = ingest(build_mail("Block t.me/limit_channel", message_id="<first@example.org>")).report.case
-    parts = "".join(f"--b\nContent-Type: text/plain\n\npart {i} t.me/limit_channel\n" for i in range(600))
-    raw = (
-        "From: r@example.org\nTo: abuse@abusedesk.localhost\nSubject: many parts\nMessage-ID: <many@example.org>\n"
-        f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n'
-    ).encode()
-    report = ingest(raw).report
+    report = ingest(_over_the_part_limit()).report
     assert report.case == healthy
     assert report.parse_error.startswith("parser limits hit: ") and "max_parts" in report.parse_error
     healthy.refresh_from_db()
