@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
 
-from moderation import api as moderation_api
+from moderation.integrations import api as moderation_api
 from reports import api as reports_api
 
 app_name = "api"

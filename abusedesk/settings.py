@@ -75,7 +75,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     # Django's admin with the desk's site: TOTP required for superusers when configured.
-    "moderation.admin_apps.DeskAdminConfig",
+    "moderation.staff.admin_apps.DeskAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -105,14 +105,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "moderation.csp.ContentSecurityPolicyMiddleware",
+    "abusedesk.csp.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lock-out response.
     "axes.middleware.AxesMiddleware",
 ]
 
 # The lock-out check runs before the password check (django-axes), on the desk's and admin's login.
 AUTHENTICATION_BACKENDS = [
-    "moderation.login_throttle.LoginThrottleBackend",
+    "moderation.staff.login_throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -288,11 +288,11 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "reports.api.ApiAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "moderation.apikeys.ApiKeyAuthentication",
+        "moderation.integrations.apikeys.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["moderation.apikeys.HasRequiredScope"],
-    "DEFAULT_THROTTLE_CLASSES": ["moderation.apikeys.ApiKeyThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["moderation.integrations.apikeys.HasRequiredScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["moderation.integrations.apikeys.ApiKeyThrottle"],
     # Per key; counted in the default cache, so several web processes need a shared cache (Redis).
     "DEFAULT_THROTTLE_RATES": {"api": f"{envint('ABUSEDESK_API_REQUESTS_PER_MINUTE', 600)}/min"},
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

@@ -269,8 +269,8 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> None:
     from django.core.management import call_command
 
     from moderation.actions import Actor
-    from moderation.api import encode_cursor
-    from moderation.apikeys import do_create_api_key
+    from moderation.integrations.api import encode_cursor
+    from moderation.integrations.apikeys import do_create_api_key
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)

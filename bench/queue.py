@@ -171,7 +171,9 @@ def main() -> None:
     started = time.monotonic()
     call_command("migrate", verbosity=0)
     if not (existed and InboundMessage.objects.filter(source="seed").exists()):
-        call_command("seed", reports=args.reports)
+        from bench.seeding import SeedOptions, seed
+
+        seed(SeedOptions(reports=args.reports))
         print(f"migrate + seed: {time.monotonic() - started:.0f} s")
     total_reports = Report.objects.count()
     big = (

@@ -14,10 +14,10 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from moderation import roles
 from moderation.audit import record
 from moderation.models import AuditAction, BlocklistChange, Decision, DeclineReason, Note, PolicyCategory
 from moderation.signals import blocklist_changed
+from moderation.staff import roles
 from reports.models import Case, Entity, Report, Reporter
 
 

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from moderation.actions import do_set_reporter_flags
 from moderation.models import AuditEntry, Decision, Note, Reply, ReplyTemplate
-from moderation.replies import do_save_reply_template
+from moderation.replies.templates import do_save_reply_template
 from moderation.views import actor_of
 from reports.admin import ReadOnlyAdmin
 from reports.models import Reporter
@@ -63,7 +63,8 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
 
 # Staff (Django's user admin, replaced) and enforcement webhooks live in their own modules;
 # importing them here registers them with the admin site.
-from moderation import staff_admin, webhook_admin  # noqa: E402, F401
+from moderation.integrations import admin as integrations_admin  # noqa: E402, F401
+from moderation.staff import admin as staff_admin  # noqa: E402, F401
 
 
 @admin.register(Reporter)

@@ -10,12 +10,12 @@ class ModerationConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
-        from moderation.enforcement import on_blocklist_changed
-        from moderation.replies import acknowledge_new_report
+        from moderation.integrations.enforcement import on_blocklist_changed
+        from moderation.replies.acknowledge import acknowledge_new_report
+        from moderation.replies.tracking import handle_tracking
         from moderation.signals import blocklist_changed
-        from moderation.tracking import handle_tracking
         from reports.signals import report_created
 
         tracking.connect(handle_tracking, dispatch_uid="moderation.tracking")
         report_created.connect(acknowledge_new_report, dispatch_uid="moderation.acknowledge")
-        blocklist_changed.connect(on_blocklist_changed, dispatch_uid="moderation.enforcement")
+        blocklist_changed.connect(on_blocklist_changed, dispatch_uid="moderation.integrations.enforcement")

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from moderation import roles
 from moderation.models import AuditAction, DeclineReason, PolicyCategory
+from moderation.staff import roles
 from reports.models import Case, Entity, Reporter
 
 User = get_user_model()

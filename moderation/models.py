@@ -134,7 +134,7 @@ class ReplyTemplate(models.Model):
         return f"{self.name} [{self.language}]"
 
     def clean(self) -> None:
-        from moderation.replies import check_reply_template
+        from moderation.replies.templates import check_reply_template
 
         check_reply_template(self.subject, self.body, purpose=self.purpose)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moderation.replies import enqueue_replies, replies_due_for_retry, send_queued_reply
+from moderation.replies.outbound import enqueue_replies, replies_due_for_retry, send_queued_reply
 
 
 def send_reply(reply_id: int) -> str:
@@ -20,14 +20,14 @@ def retry_replies() -> int:
 # Enforcement webhooks. Imported here rather than at the top to keep this block self-contained.
 def deliver_webhooks(endpoint_id: int) -> int:
     """Send one endpoint's due events in sequence order. Safe to run twice: the head is leased."""
-    from moderation.enforcement import deliver_due
+    from moderation.integrations.enforcement import deliver_due
 
     return deliver_due(endpoint_id)
 
 
 def retry_webhooks() -> int:
     """Every minute: owe endpoints any change no signal reached, and enqueue those whose next event is due."""
-    from moderation.enforcement import due_endpoints, enqueue_delivery
+    from moderation.integrations.enforcement import due_endpoints, enqueue_delivery
 
     due = due_endpoints()
     for endpoint_id in due:

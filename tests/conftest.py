@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
-from moderation import audit_triggers
+from moderation.audit import triggers as audit_triggers
 from reports.actions import do_process_inbound, do_store_inbound
 from reports.models import InboundMessage
 

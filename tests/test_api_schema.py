@@ -21,7 +21,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from moderation.actions import Actor, do_block_entity
-from moderation.apikeys import do_create_api_key
+from moderation.integrations.apikeys import do_create_api_key
 from reports.models import InboundMessage
 from tests.mail import build_mail
 

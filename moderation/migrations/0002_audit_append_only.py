@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from moderation import audit_triggers
+from moderation.audit import triggers as audit_triggers
 
 
 def install(apps, schema_editor):

@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
-from moderation import roles
 from moderation.actions import Actor
+from moderation.staff import roles
 
 
 class AuthenticatedHttpRequest(HttpRequest):

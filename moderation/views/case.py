@@ -462,7 +462,7 @@ def _chosen_reporters(case: Case, form: ReplyForm) -> list[Any]:
 
 def _preview(case: Case, form: ReplyForm) -> tuple[str, str] | None:
     try:
-        from moderation.replies import render_template_preview
+        from moderation.replies.templates import render_template_preview
     except ImportError:
         return None
     reporters = _chosen_reporters(case, form)
@@ -477,7 +477,7 @@ def reply_send(request: AuthenticatedHttpRequest, reference: str) -> HttpRespons
     queued: list[Any] = []
     if form.is_valid():
         try:
-            from moderation.replies import do_queue_replies
+            from moderation.replies.outbound import do_queue_replies
         except ImportError:
             form.add_error(None, _("Replies are not available yet."))
         else:

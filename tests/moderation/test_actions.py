@@ -23,7 +23,7 @@ from moderation.actions import (
 )
 from moderation.models import AuditAction, AuditEntry, Decision, Note
 from reports.models import Case, Entity, Report
-from tests.moderation.fixtures_replies import (
+from tests.moderation.replies.fixtures import (
     make_lead,
     make_moderator,
     only_entry,

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from moderation.apikeys import hash_secret
+from moderation.integrations.apikeys import hash_secret
 from moderation.models import ApiKey, AuditEntry
 from reports.models import Case, Entity, InboundMessage, Report
 from reports.rawstore import read_blob

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from moderation.actions import Actor
-from moderation.apikeys import do_create_api_key
+from moderation.integrations.apikeys import do_create_api_key
 from moderation.models import ApiKey
 
 

@@ -27,10 +27,10 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from moderation import roles
 from moderation.actions import Actor
 from moderation.audit import record
 from moderation.models import ApiKey, AuditAction
+from moderation.staff import roles
 
 if TYPE_CHECKING:
     # Not at run time: DRF imports this module while rest_framework.views is still loading.
@@ -218,7 +218,7 @@ class ApiKeyThrottle(SimpleRateThrottle):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "moderation.apikeys.ApiKeyAuthentication"
+    target_class = "moderation.integrations.apikeys.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

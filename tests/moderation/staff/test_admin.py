@@ -13,9 +13,9 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
-from moderation import staff
 from moderation.actions import Actor, do_add_note
 from moderation.models import AuditAction, AuditEntry
+from moderation.staff import actions as staff
 from reports.models import Case, Reporter
 
 NEW_PASSWORD = "correct-Horse-battery-7"

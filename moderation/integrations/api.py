@@ -29,7 +29,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from moderation.actions import do_block_entity, do_unblock_entity
-from moderation.apikeys import api_actor, api_key_of
+from moderation.integrations.apikeys import api_actor, api_key_of
 from moderation.models import AuditAction, AuditEntry, BlocklistChange, Decision, PolicyCategory
 from reports.api import ApiCursorPagination, EntitySummarySerializer, error_responses, lookup_entity_url
 from reports.models import Case, Entity

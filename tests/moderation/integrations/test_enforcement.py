@@ -17,9 +17,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from moderation import enforcement
 from moderation.actions import Actor, do_block_entity, do_unblock_entity
-from moderation.enforcement import do_redeliver_webhook, do_save_webhook_endpoint
+from moderation.integrations import enforcement
+from moderation.integrations.enforcement import do_redeliver_webhook, do_save_webhook_endpoint
 from moderation.models import (
     AuditAction,
     AuditEntry,

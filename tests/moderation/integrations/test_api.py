@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from moderation.actions import Actor, do_block_entity, do_unblock_entity
-from moderation.apikeys import hash_secret
+from moderation.integrations.apikeys import hash_secret
 from moderation.models import ApiKey, AuditAction, AuditEntry, BlocklistChange, Decision
 from reports.models import Case, Entity
 

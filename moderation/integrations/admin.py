@@ -1,6 +1,6 @@
 """Enforcement webhooks in Django admin: endpoints (secret shown once), deliveries and attempts.
 
-Saving an endpoint and redelivering go through moderation.enforcement's actions, so both are
+Saving an endpoint and redelivering go through moderation.integrations.enforcement's actions, so both are
 validated and audited; deliveries and their attempts are read-only evidence.
 """
 
@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from moderation.enforcement import (
+from moderation.integrations.enforcement import (
     EVENTS,
     check_webhook_endpoint,
     do_redeliver_webhook,

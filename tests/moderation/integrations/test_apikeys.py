@@ -17,7 +17,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from moderation.actions import Actor
-from moderation.apikeys import HasRequiredScope, do_create_api_key, do_revoke_api_key, hash_secret
+from moderation.integrations.apikeys import HasRequiredScope, do_create_api_key, do_revoke_api_key, hash_secret
 from moderation.models import ApiKey, AuditAction, AuditEntry
 
 

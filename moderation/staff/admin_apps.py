@@ -10,4 +10,4 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class DeskAdminConfig(AdminConfig):
-    default_site = "moderation.admin_site.DeskAdminSite"
+    default_site = "moderation.staff.admin_site.DeskAdminSite"

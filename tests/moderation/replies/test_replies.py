@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from moderation.actions import Actor, do_block_entity
 from moderation.models import AuditAction, AuditEntry, Reply, ReplyTemplate
-from moderation.replies import (
+from moderation.replies.acknowledge import maybe_acknowledge
+from moderation.replies.outbound import do_queue_replies
+from moderation.replies.templates import (
     check_reply_template,
-    do_queue_replies,
     do_save_reply_template,
-    maybe_acknowledge,
     render_template_preview,
     render_text,
 )
@@ -23,7 +23,7 @@ from moderation.tasks import retry_replies, send_reply
 from reports.models import OutboundMessageId, Report, Reporter
 from reports.signals import report_created
 from reports.tokens import find_tokens, reply_to_address
-from tests.moderation.fixtures_replies import make_moderator, only_entry, report_from
+from tests.moderation.replies.fixtures import make_moderator, only_entry, report_from
 
 LANGUAGES = {"en", "fr", "de", "ar", "ru", "es"}
 SECRET_TEXT = "my neighbour Bob Secretsson at 12 Hidden Street"

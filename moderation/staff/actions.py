@@ -18,7 +18,7 @@ from django.db.models import ProtectedError, QuerySet
 from moderation.actions import Actor
 from moderation.audit import record
 from moderation.models import AuditAction, AuditEntry, Decision
-from moderation.roles import AUDITOR, LEAD, MODERATOR
+from moderation.staff.roles import AUDITOR, LEAD, MODERATOR
 
 ROLE_NAMES = (MODERATOR, LEAD, AUDITOR)
 PROFILE_FIELDS = ("username", "first_name", "last_name", "email", "is_staff", "is_superuser")

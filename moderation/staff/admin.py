@@ -25,9 +25,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from moderation import staff
 from moderation.actions import Actor
 from moderation.models import AuditEntry
+from moderation.staff import actions as staff
 from moderation.views import actor_of
 from reports.admin import ReadOnlyAdmin
 

@@ -40,9 +40,9 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from moderation import roles
 from moderation.actions import Actor, do_block_entity, do_decline_case
 from moderation.models import DeclineReason, PolicyCategory
+from moderation.staff import roles
 from reports.models import Attachment, Case, Entity, InboundMessage, Report, ReportEntity, Reporter
 from reports.rawstore import store_blob
 

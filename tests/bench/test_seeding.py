@@ -1,20 +1,17 @@
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Max
 
+from bench.seeding import SeedError, SeedOptions, seed
 from moderation.audit import verify_chain
 from moderation.models import AuditAction, AuditEntry, Decision
-from moderation.seeding import SeedOptions, seed
 from reports.models import Attachment, Case, Entity, InboundMessage, Report, ReportEntity, Reporter
 
 
 @pytest.fixture
 def seeded(db: None) -> None:
-    call_command("seed", reports=1000, batch=300, decisions=4, stdout=io.StringIO())
+    seed(SeedOptions(reports=1000, batch=300, sample_decisions=4), say=lambda _: None)
 
 
 def test_seed_writes_the_requested_reports_with_counters_that_agree(seeded: None) -> None:
@@ -56,8 +53,8 @@ def test_seed_decides_a_sample_through_the_real_actions(seeded: None) -> None:
 
 def test_seed_refuses_a_database_that_was_seeded_already(seeded: None) -> None:
     before = AuditEntry.objects.count()
-    with pytest.raises(CommandError, match="already holds seeded data"):
-        call_command("seed", reports=10)
+    with pytest.raises(SeedError, match="already holds seeded data"):
+        seed(SeedOptions(reports=10), say=lambda _: None)
     assert Report.objects.count() == 1000
     assert AuditEntry.objects.count() == before
 
@@ -71,3 +68,13 @@ def test_the_same_seed_gives_the_same_data(db: None) -> None:
     seed(SeedOptions(reports=300, seed=7, sample_decisions=0), say=lambda _: None)
     again = list(Report.objects.order_by("id").values_list("subject", "text", "language", "case__report_count"))
     assert again == first
+
+
+def test_the_seed_script_seeds_once_and_then_refuses(db: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.seed import main
+
+    assert main(["--reports", "60", "--decisions", "0"]) == 0
+    assert "60 reports" in capsys.readouterr().out
+    assert main(["--reports", "10"]) == 1
+    assert "already holds seeded data" in capsys.readouterr().err
+    assert Report.objects.count() == 60

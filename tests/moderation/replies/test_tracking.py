@@ -7,8 +7,8 @@ from anymail.signals import AnymailTrackingEvent, EventType, tracking
 from django.utils import timezone
 
 from moderation.models import AuditEntry, Reply
-from moderation.replies import do_record_reply_delivery
-from tests.moderation.fixtures_replies import report_from
+from moderation.replies.tracking import do_record_reply_delivery
+from tests.moderation.replies.fixtures import report_from
 
 
 @pytest.fixture

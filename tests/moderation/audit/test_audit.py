@@ -7,11 +7,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from moderation import audit_triggers
 from moderation.actions import Actor, do_change_case_priority
 from moderation.audit import GENESIS, verify_chain
+from moderation.audit import triggers as audit_triggers
 from moderation.models import AuditAction, AuditEntry
-from tests.moderation.fixtures_replies import report_from
+from tests.moderation.replies.fixtures import report_from
 
 TABLE = audit_triggers.TABLE
 
