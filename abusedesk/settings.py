@@ -7,6 +7,7 @@ secret, DEBUG on). `ABUSEDESK_ENV=production` turns DEBUG off and refuses unsafe
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -357,6 +358,41 @@ ABUSEDESK_REPLY_MAX_ATTEMPTS = envint("ABUSEDESK_REPLY_MAX_ATTEMPTS", 5)
 # only for a receiver inside your own network. Failed events are retried for RETRY_HOURS.
 ABUSEDESK_WEBHOOK_ALLOW_PRIVATE = envbool("ABUSEDESK_WEBHOOK_ALLOW_PRIVATE", default=DEBUG or TESTING)
 ABUSEDESK_WEBHOOK_RETRY_HOURS = envint("ABUSEDESK_WEBHOOK_RETRY_HOURS", 24)
+
+# The audit log (moderation/audit/). Each entry's hash is an HMAC with a key the database never
+# sees: ABUSEDESK_AUDIT_KEY is "<key id>:<secret>", required in production; entries record the key
+# id, so after a rotation the retired keys stay listed in ABUSEDESK_AUDIT_RETIRED_KEYS (comma-
+# separated, same form) for verification. The count and head hash of the log are written every
+# few minutes to each place in ABUSEDESK_AUDIT_ANCHORS (file:/path, syslog:, syslog:/dev/log,
+# syslog://host:514, https://...), outside the database, where verify_audit compares them.
+_AUDIT_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+def _audit_key(name: str, value: str) -> tuple[str, str]:
+    key_id, sep, secret = value.partition(":")
+    if not sep or not _AUDIT_KEY_ID.fullmatch(key_id) or not secret:
+        raise ImproperlyConfigured(f"{name} must be <key id>:<secret>, the id of letters, digits, '.', '_' or '-'")
+    if PRODUCTION and len(secret) < 32:
+        raise ImproperlyConfigured(f"{name}: the secret must be at least 32 characters in production")
+    return key_id, secret
+
+
+_audit_current = os.environ.get("ABUSEDESK_AUDIT_KEY", "")
+if PRODUCTION and not _audit_current:
+    raise ImproperlyConfigured("ABUSEDESK_AUDIT_KEY must be set in production (<key id>:<secret>)")
+ABUSEDESK_AUDIT_KEY_ID, _audit_secret = _audit_key(
+    "ABUSEDESK_AUDIT_KEY", _audit_current or "dev:dev-only-insecure-audit-key-" + str(BASE_DIR)
+)
+ABUSEDESK_AUDIT_KEYS = dict(
+    _audit_key("ABUSEDESK_AUDIT_RETIRED_KEYS", item) for item in envlist("ABUSEDESK_AUDIT_RETIRED_KEYS", [])
+)
+ABUSEDESK_AUDIT_KEYS[ABUSEDESK_AUDIT_KEY_ID] = _audit_secret
+ABUSEDESK_AUDIT_ANCHORS = envlist("ABUSEDESK_AUDIT_ANCHORS", [])
+# Signs anchors POSTed to an http(s) place, as enforcement webhooks are signed. Not the audit key:
+# whoever receives the anchors must not be able to forge entries.
+ABUSEDESK_AUDIT_ANCHOR_SECRET = os.environ.get("ABUSEDESK_AUDIT_ANCHOR_SECRET", "")
+if any(place.startswith(("http:", "https:")) for place in ABUSEDESK_AUDIT_ANCHORS) and not ABUSEDESK_AUDIT_ANCHOR_SECRET:
+    raise ImproperlyConfigured("ABUSEDESK_AUDIT_ANCHOR_SECRET must be set to send audit anchors to an http(s) place")
 
 # Staff login hardening. A superuser must pass a TOTP (or static backup) token to use admin when
 # this is on; it is on by default in production. Other staff may register a TOTP device, and once

@@ -57,7 +57,7 @@ class AuditAction(models.TextChoices):
 
 
 class AuditEntry(models.Model):
-    """Append-only: the database refuses UPDATE and DELETE; each row hashes its predecessor."""
+    """Append-only: the database refuses UPDATE and DELETE; each row's HMAC covers its predecessor's."""
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
@@ -72,6 +72,9 @@ class AuditEntry(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    key_id = models.CharField(
+        max_length=32, blank=True, default="", help_text=_("The HMAC key of the hash; empty for the unkeyed SHA-256.")
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -1,14 +1,19 @@
-"""The audit log is append-only in the database and its hash chain finds tampering."""
+"""The audit log is append-only in the database and its keyed hash chain finds tampering."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from moderation.actions import Actor, do_change_case_priority
-from moderation.audit import GENESIS, verify_chain
+from moderation.audit import GENESIS, ChainProblem, check_chain, record, verify_chain
+from moderation.audit.chain import _canonical
 from moderation.audit import triggers as audit_triggers
 from moderation.models import AuditAction, AuditEntry
 from tests.moderation.replies.fixtures import report_from
@@ -38,6 +43,76 @@ def test_entries_chain_from_the_genesis_hash(entries):
     assert entries[0].prev_hash == GENESIS
     assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
     assert verify_chain() is None
+
+
+def test_each_hash_is_an_hmac_with_the_configured_key_and_names_its_id(entries, settings):
+    secret = settings.ABUSEDESK_AUDIT_KEYS[settings.ABUSEDESK_AUDIT_KEY_ID]
+    for entry in entries:
+        assert entry.key_id == settings.ABUSEDESK_AUDIT_KEY_ID
+        assert entry.hash == hmac.new(secret.encode(), _canonical(entry), hashlib.sha256).hexdigest()
+        assert b'"key_id":"' + entry.key_id.encode() + b'"' in _canonical(entry)
+
+
+def _priority_changes(case, alice, *priorities):
+    for priority in priorities:
+        do_change_case_priority(case, priority=priority, actor=Actor(user=alice))
+
+
+def test_the_chain_continues_keyed_after_unkeyed_entries_and_both_parts_verify(case, alice, settings):
+    """The migration path: entries from before the key keep their SHA-256; the first keyed entry
+    (the switch-over) covers the last unkeyed hash."""
+    settings.ABUSEDESK_AUDIT_KEY_ID = ""
+    _priority_changes(case, alice, 0, 2)
+    settings.ABUSEDESK_AUDIT_KEY_ID, settings.ABUSEDESK_AUDIT_KEYS = "2026-12", {"2026-12": "k" * 32}
+    _priority_changes(case, alice, 3, 1)
+    old, old2, switch, new = AuditEntry.objects.order_by("id")
+    assert [e.key_id for e in (old, old2, switch, new)] == ["", "", "2026-12", "2026-12"]
+    assert old.hash == hashlib.sha256(_canonical(old)).hexdigest()
+    assert switch.prev_hash == old2.hash
+    report = check_chain()
+    assert (report.problem, report.count, report.unkeyed, report.key_ids) == (None, 4, 2, ["2026-12"])
+
+
+def test_rewriting_the_unkeyed_part_after_the_switch_over_is_found(case, alice, settings):
+    settings.ABUSEDESK_AUDIT_KEY_ID = ""
+    _priority_changes(case, alice, 0, 2)
+    settings.ABUSEDESK_AUDIT_KEY_ID, settings.ABUSEDESK_AUDIT_KEYS = "2026-12", {"2026-12": "k" * 32}
+    _priority_changes(case, alice, 3)
+    old, old2, switch = AuditEntry.objects.order_by("id")
+    audit_triggers.drop(connection)
+    # Re-hashing the unkeyed entries needs no key, but the keyed switch-over covers the old head.
+    old2.actor_label = "mallory"
+    _raw(
+        f"UPDATE {TABLE} SET actor_label = %s, hash = %s WHERE id = %s",
+        ["mallory", hashlib.sha256(_canonical(old2)).hexdigest(), old2.pk],
+    )
+    assert verify_chain() == ChainProblem(switch.pk, "the entry before it is missing or was altered")
+
+
+def test_a_rotated_key_keeps_verifying_the_entries_it_signed(case, alice, settings):
+    settings.ABUSEDESK_AUDIT_KEY_ID, settings.ABUSEDESK_AUDIT_KEYS = "old", {"old": "o" * 32}
+    _priority_changes(case, alice, 0)
+    settings.ABUSEDESK_AUDIT_KEY_ID, settings.ABUSEDESK_AUDIT_KEYS = "new", {"old": "o" * 32, "new": "n" * 32}
+    _priority_changes(case, alice, 2)
+    assert list(AuditEntry.objects.order_by("id").values_list("key_id", flat=True)) == ["old", "new"]
+    assert check_chain().key_ids == ["old", "new"]
+    assert verify_chain() is None
+    settings.ABUSEDESK_AUDIT_KEYS = {"new": "n" * 32}  # the retired key dropped from the settings
+    problem = verify_chain()
+    assert problem.entry_id == AuditEntry.objects.order_by("id").first().pk
+    assert "key id 'old' is not configured" in problem.problem
+
+
+def test_a_wrong_key_fails_every_keyed_entry(entries, settings):
+    settings.ABUSEDESK_AUDIT_KEYS = {settings.ABUSEDESK_AUDIT_KEY_ID: "not-the-key-" * 3}
+    assert verify_chain() == ChainProblem(entries[0].pk, "its content does not match its hash")
+
+
+def test_without_a_key_record_refuses_to_follow_a_keyed_entry(entries, settings):
+    settings.ABUSEDESK_AUDIT_KEY_ID = ""
+    with pytest.raises(ImproperlyConfigured, match="ABUSEDESK_AUDIT_KEY"), transaction.atomic():
+        record(AuditAction.CASE_PRIORITY_CHANGED, actor=None, data={"old": 1, "new": 2})
+    assert AuditEntry.objects.count() == len(entries)
 
 
 def test_the_database_refuses_update(entries):
@@ -98,10 +173,14 @@ def test_verify_chain_finds_a_rehashed_entry(entries):
     assert verify_chain().entry_id == entries[1].pk
 
 
-def test_verify_audit_command_prints_ok_with_count_and_last_hash(entries, capsys):
+def test_verify_audit_command_prints_ok_with_count_last_hash_and_keys(entries, capsys, settings):
     call_command("verify_audit")
-    out = capsys.readouterr().out
-    assert out.strip() == f"OK: {len(entries)} audit entries, last hash {entries[-1].hash}"
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        f"OK: {len(entries)} audit entries, last hash {entries[-1].hash}",
+        f"keyed: {len(entries)} entries, key ids {settings.ABUSEDESK_AUDIT_KEY_ID}",
+    ]
+    assert "warning: no anchors to check" in err
 
 
 def test_verify_audit_command_on_an_empty_log(db, capsys):
