@@ -391,7 +391,10 @@ ABUSEDESK_AUDIT_ANCHORS = envlist("ABUSEDESK_AUDIT_ANCHORS", [])
 # Signs anchors POSTed to an http(s) place, as enforcement webhooks are signed. Not the audit key:
 # whoever receives the anchors must not be able to forge entries.
 ABUSEDESK_AUDIT_ANCHOR_SECRET = os.environ.get("ABUSEDESK_AUDIT_ANCHOR_SECRET", "")
-if any(place.startswith(("http:", "https:")) for place in ABUSEDESK_AUDIT_ANCHORS) and not ABUSEDESK_AUDIT_ANCHOR_SECRET:
+if (
+    any(place.startswith(("http:", "https:")) for place in ABUSEDESK_AUDIT_ANCHORS)
+    and not ABUSEDESK_AUDIT_ANCHOR_SECRET
+):
     raise ImproperlyConfigured("ABUSEDESK_AUDIT_ANCHOR_SECRET must be set to send audit anchors to an http(s) place")
 
 # Staff login hardening. A superuser must pass a TOTP (or static backup) token to use admin when

@@ -47,7 +47,8 @@ class UnknownKey(LookupError):
     """An entry names a key id that is not configured."""
 
 
-def _canonical(entry: AuditEntry) -> bytes:
+def canonical(entry: AuditEntry) -> bytes:
+    """The bytes an entry's hash covers: its content, its predecessor's hash and its key id."""
     payload = {
         "created_at": entry.created_at.isoformat(),
         "actor": entry.actor_id,
@@ -72,11 +73,11 @@ def entry_hash(entry: AuditEntry) -> str:
     Raises UnknownKey when the entry's key id is not configured.
     """
     if not entry.key_id:
-        return hashlib.sha256(_canonical(entry)).hexdigest()
+        return hashlib.sha256(canonical(entry)).hexdigest()
     secret = _keys().get(entry.key_id)
     if secret is None:
         raise UnknownKey(entry.key_id)
-    return hmac.new(secret.encode(), _canonical(entry), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode(), canonical(entry), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

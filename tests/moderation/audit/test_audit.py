@@ -13,8 +13,8 @@ from django.db import DatabaseError, connection, transaction
 
 from moderation.actions import Actor, do_change_case_priority
 from moderation.audit import GENESIS, ChainProblem, check_chain, record, verify_chain
-from moderation.audit.chain import _canonical
 from moderation.audit import triggers as audit_triggers
+from moderation.audit.chain import canonical
 from moderation.models import AuditAction, AuditEntry
 from tests.moderation.replies.fixtures import report_from
 
@@ -49,8 +49,8 @@ def test_each_hash_is_an_hmac_with_the_configured_key_and_names_its_id(entries, 
     secret = settings.ABUSEDESK_AUDIT_KEYS[settings.ABUSEDESK_AUDIT_KEY_ID]
     for entry in entries:
         assert entry.key_id == settings.ABUSEDESK_AUDIT_KEY_ID
-        assert entry.hash == hmac.new(secret.encode(), _canonical(entry), hashlib.sha256).hexdigest()
-        assert b'"key_id":"' + entry.key_id.encode() + b'"' in _canonical(entry)
+        assert entry.hash == hmac.new(secret.encode(), canonical(entry), hashlib.sha256).hexdigest()
+        assert b'"key_id":"' + entry.key_id.encode() + b'"' in canonical(entry)
 
 
 def _priority_changes(case, alice, *priorities):
@@ -67,7 +67,7 @@ def test_the_chain_continues_keyed_after_unkeyed_entries_and_both_parts_verify(c
     _priority_changes(case, alice, 3, 1)
     old, old2, switch, new = AuditEntry.objects.order_by("id")
     assert [e.key_id for e in (old, old2, switch, new)] == ["", "", "2026-12", "2026-12"]
-    assert old.hash == hashlib.sha256(_canonical(old)).hexdigest()
+    assert old.hash == hashlib.sha256(canonical(old)).hexdigest()
     assert switch.prev_hash == old2.hash
     report = check_chain()
     assert (report.problem, report.count, report.unkeyed, report.key_ids) == (None, 4, 2, ["2026-12"])
@@ -84,7 +84,7 @@ def test_rewriting_the_unkeyed_part_after_the_switch_over_is_found(case, alice, 
     old2.actor_label = "mallory"
     _raw(
         f"UPDATE {TABLE} SET actor_label = %s, hash = %s WHERE id = %s",
-        ["mallory", hashlib.sha256(_canonical(old2)).hexdigest(), old2.pk],
+        ["mallory", hashlib.sha256(canonical(old2)).hexdigest(), old2.pk],
     )
     assert verify_chain() == ChainProblem(switch.pk, "the entry before it is missing or was altered")
 
