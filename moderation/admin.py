@@ -61,10 +61,11 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
         return False
 
 
-# Staff (Django's user admin, replaced) and enforcement webhooks live in their own modules;
-# importing them here registers them with the admin site.
+# Staff (Django's user admin, replaced), enforcement webhooks and django-q2's models (read-only)
+# live in their own modules; importing them here registers them with the admin site.
 from moderation.integrations import admin as integrations_admin  # noqa: E402, F401
 from moderation.staff import admin as staff_admin  # noqa: E402, F401
+from moderation.staff import tasks_admin  # noqa: E402, F401
 
 
 @admin.register(Reporter)
