@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
+import idna
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from moderation.actions import Actor
@@ -153,8 +155,52 @@ def do_queue_replies(
     return queued
 
 
+class UndeliverableAddress(ValueError):
+    """The reporter's address cannot be put in a mail the desk's mail backends can send."""
+
+
+def delivery_address(address: str) -> str:
+    """`address` as an ASCII addr-spec, with an internationalised domain in IDNA (punycode; IDNA
+    2008 with the UTS #46 mapping, as mail clients write it).
+
+    A non-ASCII local part can only travel with SMTPUTF8 on every hop, which Django's mail
+    backends do not offer, and no RFC allows an encoded word in an address (what made the
+    undeliverable address of issue 11): UndeliverableAddress, as for a domain IDNA refuses.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise UndeliverableAddress(_("The address %(address)s has no domain.") % {"address": address})
+    if "=?" in address:
+        # Some senders (Python's email package among them) write an IDN domain as an encoded word.
+        # Intake keeps the address as written (decoding it is the Mailsploit trick), so it cannot
+        # be answered as it stands.
+        raise UndeliverableAddress(
+            _("The address %(address)s contains an encoded word (=?...?=), which no mail server delivers.")
+            % {"address": address}
+        )
+    if not local.isascii():
+        raise UndeliverableAddress(
+            _(
+                "The address %(address)s has non-ASCII characters before the @, which needs SMTPUTF8; "
+                "the desk's mail backend does not offer it. Reply to this reporter another way."
+            )
+            % {"address": address}
+        )
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise UndeliverableAddress(
+                _("The domain of %(address)s is not a valid internationalised domain name: %(error)s")
+                % {"address": address, "error": exc}
+            ) from None
+    return f"{local}@{domain}"
+
+
 def build_email(reply: Reply) -> EmailMessage:
-    """The outbound message of a reply: threaded, with the signed Reply-To and loop markers."""
+    """The outbound message of a reply: threaded, with the signed Reply-To and loop markers.
+
+    Raises UndeliverableAddress when the reporter's address cannot be written in ASCII."""
     reference = reply.case.reference or ""
     headers = {
         "Message-ID": f"<{reply.message_id}>",
@@ -172,7 +218,7 @@ def build_email(reply: Reply) -> EmailMessage:
         subject=reply.subject,
         body=reply.body,
         from_email=f"{settings.ABUSEDESK_NAME} <{settings.ABUSEDESK_ADDRESS}>",
-        to=[reply.reporter.email],
+        to=[delivery_address(reply.reporter.email)],
         reply_to=[reply_to_address(reference)],
         headers=headers,
     )
@@ -207,13 +253,14 @@ def do_mark_reply_sent(reply_id: int, *, esp_message_id: str = "") -> bool:
 
 
 @transaction.atomic
-def do_mark_reply_failed(reply_id: int, *, error: str) -> Reply.State:
-    """Record a failed attempt; the reply stays queued for a retry until attempts run out."""
+def do_mark_reply_failed(reply_id: int, *, error: str, permanent: bool = False) -> Reply.State:
+    """Record a failed attempt; the reply stays queued for a retry until attempts run out, or
+    fails at once when retrying cannot help (`permanent`)."""
     reply = Reply.objects.select_for_update().get(pk=reply_id)
     if reply.state != Reply.State.QUEUED:
         return Reply.State(reply.state)
     reply.error = error[:2000]
-    if reply.attempts >= _max_attempts():
+    if permanent or reply.attempts >= _max_attempts():
         reply.state = Reply.State.FAILED
     reply.save(update_fields=["error", "state"])
     return Reply.State(reply.state)
@@ -224,7 +271,10 @@ def send_queued_reply(reply_id: int) -> str:
     reply = do_claim_reply(reply_id)
     if reply is None:
         return "skipped"
-    message = build_email(reply)
+    try:
+        message = build_email(reply)
+    except UndeliverableAddress as exc:
+        return do_mark_reply_failed(reply_id, error=str(exc), permanent=True)
     try:
         message.send()
     except Exception as exc:
