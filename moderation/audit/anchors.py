@@ -21,6 +21,7 @@ the same JSON lines (`verify_audit --anchors FILE`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import syslog
@@ -35,6 +36,8 @@ from django.utils import timezone
 from moderation.audit.chain import GENESIS
 from moderation.integrations.enforcement import post_event, signature_header
 from moderation.models import AuditEntry
+
+logger = logging.getLogger(__name__)
 
 KIND = "abusedesk.audit-anchor"
 SYSLOG_TAG = "abusedesk-audit"
@@ -190,4 +193,7 @@ def read_anchors(path: Path) -> list[Anchor]:
 
 def write_current_anchor() -> int:
     """The scheduled task's work: anchor the log as it is now in every configured place."""
-    return write_anchor(current_anchor(), settings.ABUSEDESK_AUDIT_ANCHORS)
+    places = settings.ABUSEDESK_AUDIT_ANCHORS
+    if not places and not settings.DEBUG:
+        logger.warning("ABUSEDESK_AUDIT_ANCHORS is not set: the audit log is not anchored outside the database")
+    return write_anchor(current_anchor(), places)
