@@ -346,7 +346,12 @@ class AuditListApi(APIView):
         report = serializers.UUIDField(source="report.public_id", allow_null=True, default=None)
         data = serializers.JSONField(help_text='The change, as {"old", "new"} and context.')
         prev_hash = serializers.CharField()
-        hash = serializers.CharField(help_text="SHA-256 over the entry and prev_hash: the chain makes edits visible.")
+        hash = serializers.CharField(
+            help_text=(
+                "HMAC-SHA256 with the desk's audit key (plain SHA-256 before the key was set) over the entry "
+                "and prev_hash: the chain makes edits visible."
+            )
+        )
 
     @extend_schema(
         operation_id="audit_list",
