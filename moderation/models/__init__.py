@@ -1,0 +1,25 @@
+"""Moderation's models, one module per capability; every model is importable from here."""
+
+from __future__ import annotations
+
+from moderation.models.audit import AuditAction, AuditEntry
+from moderation.models.decisions import BlocklistChange, Decision, DeclineReason, PolicyCategory
+from moderation.models.integrations import ApiKey, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from moderation.models.notes import Note
+from moderation.models.replies import Reply, ReplyTemplate
+
+__all__ = [
+    "ApiKey",
+    "AuditAction",
+    "AuditEntry",
+    "BlocklistChange",
+    "Decision",
+    "DeclineReason",
+    "Note",
+    "PolicyCategory",
+    "Reply",
+    "ReplyTemplate",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]
