@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from email.message import EmailMessage
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import User
@@ -24,6 +26,34 @@ def _url(case: Case, suffix: str = "") -> str:
 
 def _only_entry() -> AuditEntry:
     return AuditEntry.objects.get()
+
+
+class _Controls(HTMLParser):
+    """The page's form controls a person fills in or chooses, its ids, and its labels' targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.ids: list[str] = []
+        self.label_targets: set[str] = set()
+        self.listeners: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if named.get("id"):
+            self.ids.append(named["id"] or "")
+        if tag == "label" and named.get("for"):
+            self.label_targets.add(named["for"] or "")
+        if tag in {"select", "textarea"} or (tag == "input" and named.get("type") not in {"hidden", "submit"}):
+            self.controls.append(named)
+        if named.get("hx-trigger", "").endswith(" from:body"):
+            self.listeners[named.get("id") or ""] = (named["hx-trigger"] or "").removesuffix(" from:body")
+
+
+def _controls(content: str) -> _Controls:
+    parser = _Controls()
+    parser.feed(content)
+    return parser
 
 
 @pytest.fixture
@@ -108,6 +138,45 @@ def test_case_page_rejects_post(as_moderator: Client, case: Case) -> None:
     assert as_moderator.post(_url(case)).status_code == 405
 
 
+def test_every_control_on_the_case_page_has_its_own_label_and_id(
+    as_lead: Client, lead: User, two_entity_case: Case
+) -> None:
+    """Two entities, so two of each entity form: every id stays unique, every control labelled."""
+    blocked = two_entity_case.entities.order_by("url").first()
+    do_block_entity(blocked, category="spam", statement="Spam.", actor=Actor(lead), case=two_entity_case)
+    page = _controls(as_lead.get(_url(two_entity_case)).content.decode())
+    # Header 3 (an actioned case has no status menu), block 2, unblock 1, move 1, decline 2,
+    # merge 1, reply 2, note 1.
+    assert len(page.controls) == 13
+    assert len(page.ids) == len(set(page.ids))
+    for control in page.controls:
+        assert control.get("id") in page.label_targets, control
+
+
+def test_each_fragment_reloads_on_the_event_that_names_its_data(as_moderator: Client, case: Case) -> None:
+    page = _controls(as_moderator.get(_url(case)).content.decode())
+    assert page.listeners == {
+        "case-header": "case-changed",
+        "entities-panel": "entities-changed",
+        "timeline": "reports-changed",
+        "decision-panel": "decisions-changed",
+        "audit-trail": "audit-changed",
+    }
+
+
+def test_the_timeline_reloads_the_page_of_reports_it_shows(as_moderator: Client, case: Case) -> None:
+    response = as_moderator.get(_url(case), {"partial": "timeline", "reports": "1"}, headers=HTMX)
+    content = response.content.decode()
+    assert content.lstrip().startswith('<section id="timeline"')
+    assert f'hx-get="{_url(case)}?partial=timeline&amp;reports=1"' in content
+    assert "it posts execution videos." in content
+
+
+def test_an_unknown_fragment_gets_the_whole_page(as_moderator: Client, case: Case) -> None:
+    response = as_moderator.get(_url(case), {"partial": "nothing-like-it"}, headers=HTMX)
+    assert response.content.decode().lstrip().startswith("<!doctype html>")
+
+
 def test_case_page_is_read_only_for_an_auditor(as_auditor: Client, case: Case) -> None:
     content = as_auditor.get(_url(case)).content.decode()
     assert "/status/" not in content
@@ -154,6 +223,34 @@ def test_invalid_status_rerenders_with_200_and_records_nothing(as_moderator: Cli
     assert response.status_code == 200
     assert b"Select a valid choice" in response.content
     assert not AuditEntry.objects.exists()
+
+
+def test_invalid_status_shows_its_error_beside_the_field_for_htmx(as_moderator: Client, case: Case) -> None:
+    response = as_moderator.post(_url(case, "status/"), {"status": "actioned"}, headers=HTMX)
+    content = response.content.decode()
+    assert content.lstrip().startswith('<section id="case-header"')
+    assert "HX-Trigger" not in response
+    select = re.search(r'<select name="status"[^>]*>', content)
+    assert select is not None
+    assert 'aria-invalid="true"' in select.group()
+    assert 'aria-describedby="status-status_error"' in select.group()
+    assert '<ul class="errorlist" id="status-status_error"><li>Select a valid choice.' in content
+    assert not AuditEntry.objects.exists()
+
+
+def test_each_header_write_calls_its_own_action(as_moderator: Client, moderator: User, case: Case) -> None:
+    """Four forms, four URLs: each changes only its own field, whatever else is posted with it."""
+    posted = {"status": "waiting", "priority": "3", "category": "spam", "assignee": "alice"}
+    for field in ("status", "priority", "category"):
+        as_moderator.post(_url(case, f"{field}/"), posted, headers=HTMX)
+    as_moderator.post(_url(case, "assign/"), posted, headers=HTMX)
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", "data"))
+    assert actions == [
+        (AuditAction.CASE_STATUS_CHANGED, {"old": "new", "new": "waiting"}),
+        (AuditAction.CASE_PRIORITY_CHANGED, {"old": 1, "new": 3}),
+        (AuditAction.CASE_CATEGORY_CHANGED, {"old": "", "new": "spam"}),
+        (AuditAction.CASE_ASSIGNED, {"old": None, "new": moderator.pk}),
+    ]
 
 
 def test_priority_change_records_one_entry(as_moderator: Client, moderator: User, case: Case) -> None:
@@ -234,7 +331,7 @@ def test_block_renders_entities_and_records_one_entry(as_moderator: Client, mode
         headers=HTMX,
     )
     assert response.content.decode().lstrip().startswith('<section id="entities-panel"')
-    assert response["HX-Trigger"] == '{"case-changed": {}, "audit-changed": {}}'
+    assert response["HX-Trigger"] == '{"case-changed": {}, "decisions-changed": {}, "audit-changed": {}}'
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.entity) == (
         AuditAction.ENTITY_BLOCKED,
@@ -254,6 +351,67 @@ def test_block_without_a_statement_rerenders_and_records_nothing(as_moderator: C
     assert response.status_code == 200
     assert b"This field is required." in response.content
     assert not AuditEntry.objects.exists()
+
+
+def test_invalid_block_keeps_the_typed_statement_and_shows_the_error_beside_its_field(
+    as_moderator: Client, case: Case
+) -> None:
+    entity = case.entities.get()
+    field_id = f"block-{entity.public_id}-category"
+    response = as_moderator.post(
+        _url(case, f"entities/{entity.public_id}/block/"),
+        {"category": "", "statement": "Posts <b>execution</b> videos."},
+        headers=HTMX,
+    )
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "HX-Trigger" not in response
+    assert content.lstrip().startswith('<section id="entities-panel"')
+    # The statement comes back as typed (escaped), the error sits under the category it is about.
+    assert "Posts &lt;b&gt;execution&lt;/b&gt; videos.</textarea>" in content
+    select = re.search(r'<select name="category"[^>]*>', content)
+    assert select is not None
+    assert f'id="{field_id}"' in select.group()
+    assert f'aria-describedby="{field_id}_error"' in select.group()
+    assert f'<ul class="errorlist" id="{field_id}_error"><li>This field is required.</li></ul>' in content
+    assert not AuditEntry.objects.exists()
+
+
+def test_invalid_block_without_htmx_rerenders_the_whole_page_with_the_form(as_moderator: Client, case: Case) -> None:
+    entity = case.entities.get()
+    response = as_moderator.post(
+        _url(case, f"entities/{entity.public_id}/block/"), {"category": "spam", "statement": "  "}
+    )
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert content.lstrip().startswith("<!doctype html>")
+    assert f'<ul class="errorlist" id="block-{entity.public_id}-statement_error">' in content
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_block_of_a_private_chat_is_refused_beside_its_form(as_moderator: Client, make_case) -> None:
+    case = make_case("See t.me/c/123456/78 for the videos.", message_id="<private@example.org>")
+    entity = case.entities.get()
+    assert entity.kind == "private_chat"
+    assert "block-form" not in as_moderator.get(_url(case)).content.decode()
+    response = as_moderator.post(
+        _url(case, f"entities/{entity.public_id}/block/"), {"category": "spam", "statement": "x"}, headers=HTMX
+    )
+    # Not offered, yet the refusal comes back where it was asked, instead of vanishing.
+    assert "private chats are out of scope" in response.content.decode()
+    assert not AuditEntry.objects.exists()
+
+
+def test_the_page_offers_unblock_to_the_blocker_and_to_leads_only(
+    as_moderator: Client, as_lead: Client, other_moderator: User, case: Case
+) -> None:
+    entity = case.entities.get()
+    do_block_entity(entity, category="spam", statement="Spam.", actor=Actor(other_moderator), case=case)
+    other = Client()
+    other.force_login(other_moderator)
+    assert "unblock-form" not in as_moderator.get(_url(case)).content.decode()
+    assert "unblock-form" in other.get(_url(case)).content.decode()
+    assert "unblock-form" in as_lead.get(_url(case)).content.decode()
 
 
 def test_block_forbids_an_auditor(as_auditor: Client, case: Case) -> None:
@@ -285,8 +443,14 @@ def test_unblock_by_another_moderator_is_forbidden(as_moderator: Client, other_m
 def test_unblock_by_a_lead_records_one_entry(as_lead: Client, lead: User, other_moderator: User, case: Case) -> None:
     entity = case.entities.get()
     do_block_entity(entity, category="spam", statement="spam", actor=Actor(other_moderator), case=case)
-    as_lead.post(_url(case, f"entities/{entity.public_id}/unblock/"), {"statement": "Appeal granted."}, headers=HTMX)
+    response = as_lead.post(
+        _url(case, f"entities/{entity.public_id}/unblock/"), {"statement": "Appeal granted."}, headers=HTMX
+    )
+    assert response.content.decode().lstrip().startswith('<section id="entities-panel"')
+    # The case keeps its status: only the decisions and the audit trail change elsewhere.
+    assert response["HX-Trigger"] == '{"decisions-changed": {}, "audit-changed": {}}'
     entry = AuditEntry.objects.latest("id")
+    assert AuditEntry.objects.count() == 2
     assert (entry.action, entry.actor, entry.entity, entry.data["statement"]) == (
         AuditAction.ENTITY_UNBLOCKED,
         lead,
@@ -300,6 +464,8 @@ def test_decline_records_one_entry_and_a_decision(as_moderator: Client, moderato
         _url(case, "decline/"), {"reason": "no_violation", "statement": "Satire."}, headers=HTMX
     )
     assert response.content.decode().lstrip().startswith('<section id="decision-panel"')
+    # The panel that posted shows the new decision itself: no "decisions-changed" to reload it again.
+    assert response["HX-Trigger"] == '{"case-changed": {}, "audit-changed": {}}'
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data["reason"]) == (
         AuditAction.CASE_DECLINED,
@@ -318,6 +484,7 @@ def test_decline_without_htmx_redirects(as_moderator: Client, case: Case) -> Non
 def test_note_records_one_entry(as_moderator: Client, moderator: User, case: Case) -> None:
     response = as_moderator.post(_url(case, "notes/"), {"text": f"Checked {SCRIPT}"}, headers=HTMX)
     assert "&lt;script&gt;" in response.content.decode()
+    assert response["HX-Trigger"] == '{"audit-changed": {}}'
     note = Note.objects.get()
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.data) == (
@@ -369,6 +536,8 @@ def test_move_report_records_one_entry(as_moderator: Client, moderator: User, ma
         _url(source, f"reports/{report.public_id}/move/"), {"to": target.reference}, headers=HTMX
     )
     assert response.content.decode().lstrip().startswith('<section id="timeline"')
+    # The report's entities are now also in the target case, which the entities panel lists.
+    assert response["HX-Trigger"] == '{"case-changed": {}, "entities-changed": {}, "audit-changed": {}}'
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.report, entry.data) == (
         AuditAction.REPORT_MOVED,
@@ -384,6 +553,8 @@ def test_split_gives_the_entity_its_own_case(as_moderator: Client, moderator: Us
     response = as_moderator.post(_url(two_entity_case, f"entities/{entity.public_id}/split/"), headers=HTMX)
     new_case = Case.objects.exclude(pk=two_entity_case.pk).get()
     assert new_case.reference in response.content.decode()
+    # Reports naming only the split entity left with it: the timeline reloads.
+    assert response["HX-Trigger"] == '{"case-changed": {}, "reports-changed": {}, "audit-changed": {}}'
     entry = _only_entry()
     assert (entry.action, entry.actor, entry.case, entry.entity, entry.data["new"]) == (
         AuditAction.ENTITY_SPLIT,
