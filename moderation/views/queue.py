@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
@@ -22,7 +23,7 @@ from moderation.actions import (
     do_change_case_status,
     do_decline_case,
 )
-from moderation.forms import STATUS_FILTERS, BulkForm, QueueFilterForm
+from moderation.forms import BulkForm, QueueFilterForm
 from moderation.views import (
     AuthenticatedHttpRequest,
     actor_of,
@@ -52,37 +53,38 @@ def _filters(form: QueueFilterForm, request: AuthenticatedHttpRequest) -> querie
     )
 
 
-def _queue_context(
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One case in the queue's table, with the distinct languages of its reports."""
+
+    case: Case
+    languages: list[str]
+
+
+def _results_context(
     request: AuthenticatedHttpRequest, params: QueryDict, page_size: int = PAGE_SIZE
 ) -> dict[str, object]:
+    """The results fragment: one keyset page of cases, its pager and the bulk form. It is all that a
+    search, a filter change or a bulk action re-renders, so it loads nothing for the filter bar."""
     form = QueueFilterForm(params)
     filters = _filters(form, request)
     after = queries.parse_cursor(form.cleaned_data.get("after") or "", filters.sort) if form.is_valid() else None
     page = list(queries.cases_for_queue(filters, after=after)[: page_size + 1])
     has_next, page = len(page) > page_size, page[:page_size]
     languages = queries.languages_by_case(case.pk for case in page)
-    for case in page:
-        case.languages = languages.get(case.pk, [])  # type: ignore[attr-defined]
     query = params.copy()
     query.pop("after", None)
     next_query = query.copy()
     if has_next:
         next_query["after"] = queries.encode_cursor(page[-1], filters.sort)
-    counts = queries.queue_counts(request.user.pk)
     return {
-        "form": form,
-        "status_options": [(value, label, counts.get(value, 0)) for value, label in STATUS_FILTERS],
-        "filters": filters,
-        "cases": page,
+        "cases": [QueueRow(case, languages.get(case.pk, [])) for case in page],
         "has_next": has_next,
         "is_first_page": after is None,
         "next_query": next_query.urlencode(),
         "first_query": query.urlencode(),
         "current_query": params.urlencode(),
-        "counts": counts,
-        "languages": queries.report_languages(),
         "bulk_form": BulkForm(),
-        "since": int(timezone.now().timestamp()),
     }
 
 
@@ -90,9 +92,17 @@ def _queue_context(
 @login_required
 def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     can = require_viewer(request)
-    context = {"can": can, **_queue_context(request, request.GET)}
+    results = _results_context(request, request.GET)
     if request.htmx:
-        return render(request, "moderation/queue_list.html#queue-results", context)
+        return render(request, "moderation/queue_list.html#queue-results", {"can": can, **results})
+    counts = queries.queue_counts(request.user.pk)
+    context = {
+        "can": can,
+        **results,
+        "form": QueueFilterForm(request.GET, counts=counts, languages=queries.report_languages()),
+        "counts": counts,
+        "since": int(timezone.now().timestamp()),
+    }
     return render(request, "moderation/queue_list.html", context)
 
 
@@ -162,7 +172,7 @@ def queue_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.error(request, _("Bulk action not applied: %(errors)s") % {"errors": form.errors.as_text()})
         return redirect(f"{reverse('moderation:queue')}?{back}" if back else reverse("moderation:queue"))
-    context = {"can": can, **_queue_context(request, QueryDict(back))}
+    context = {"can": can, **_results_context(request, QueryDict(back))}
     context.update({"bulk_done": done if form.is_valid() else None, "bulk_problems": problems})
     if not form.is_valid():
         context["bulk_form"] = form

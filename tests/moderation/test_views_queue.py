@@ -38,8 +38,8 @@ def test_queue_fragment_for_htmx_is_the_results_only(as_moderator: Client, case:
 def test_queue_search_matches_report_text_and_reporter(as_moderator: Client, make_case: Callable[..., Case]) -> None:
     wanted = make_case("Beheading videos on t.me/first_channel", message_id="<a@example.org>")
     other = make_case("Fake shop t.me/second_channel", message_id="<b@example.org>", sender="x@other.example")
-    by_text = [c.reference for c in as_moderator.get("/", {"q": "beheading"}).context["cases"]]
-    by_reporter = [c.reference for c in as_moderator.get("/", {"q": "other.example"}).context["cases"]]
+    by_text = [row.case.reference for row in as_moderator.get("/", {"q": "beheading"}).context["cases"]]
+    by_reporter = [row.case.reference for row in as_moderator.get("/", {"q": "other.example"}).context["cases"]]
     assert by_text == [wanted.reference]
     assert by_reporter == [other.reference]
 
@@ -51,7 +51,7 @@ def test_queue_filters_mine_unassigned_and_blocked(as_moderator: Client, moderat
     do_block_entity(blocked.entities.get(), category="spam", statement="spam", actor=Actor(moderator))
 
     def refs(**params: str) -> list[str]:
-        return [c.reference for c in as_moderator.get("/", params).context["cases"]]
+        return [row.case.reference for row in as_moderator.get("/", params).context["cases"]]
 
     assert refs(mine="on") == [mine.reference]
     assert refs(unassigned="on") == [blocked.reference]
@@ -66,7 +66,7 @@ def test_queue_pages_by_keyset_without_repeating_a_case(as_moderator: Client, ma
     params: dict[str, str] = {"sort": "oldest"}
     while True:
         response = as_moderator.get("/", params)
-        seen += [c.reference for c in response.context["cases"]]
+        seen += [row.case.reference for row in response.context["cases"]]
         if not response.context["has_next"]:
             break
         params = QueryDict(response.context["next_query"]).dict()
@@ -83,6 +83,35 @@ def test_queue_query_count_does_not_grow_with_the_page(
         make_case(f"t.me/more_channel_{i:03d}", message_id=f"<more-{i}@example.org>")
     with django_assert_max_num_queries(len(few.captured_queries)):
         as_moderator.get("/")
+
+
+def test_the_results_fragment_loads_nothing_for_the_filter_bar(
+    as_moderator: Client, make_case, django_assert_num_queries
+) -> None:
+    """A search or a filter change re-renders the results only: the counts (a pass over every
+    case) and the language menu belong to the full page."""
+    _many_cases(make_case, 3)
+    # Session, user, roles; the page of cases, its entities, its languages.
+    with django_assert_num_queries(6):
+        response = as_moderator.get("/", {"q": "spam"}, headers=HTMX)
+    assert response.content.decode().lstrip().startswith('<div id="queue-results"')
+    assert "counts" not in response.context
+    # The full page adds the counts and the language menu.
+    with django_assert_num_queries(8):
+        response = as_moderator.get("/", {"q": "spam"})
+    assert response.context["counts"]["open"] == 3
+
+
+def test_the_filter_bar_is_rendered_from_its_form_with_counts(as_moderator: Client, case: Case) -> None:
+    content = as_moderator.get("/", {"status": "all", "language": "en"}).content.decode()
+    assert '<label for="filter-status">Status</label>' in content
+    assert '<option value="all" selected>all (1)</option>' in content
+    assert '<option value="open">open (new, open, waiting) (1)</option>' in content
+    assert '<option value="en" selected>en</option>' in content
+    assert '<label for="filter-unassigned">unassigned (1)</label>' in content
+    # The search box keeps the id the "/" shortcut focuses.
+    assert 'id="queue-search"' in content
+    assert '<label for="queue-search">Search <kbd>/</kbd></label>' in content
 
 
 def test_queue_rejects_post(as_moderator: Client) -> None:
@@ -149,7 +178,11 @@ def test_bulk_decline_without_a_statement_changes_nothing(as_lead: Client, case:
         "/queue/bulk/", {"cases": [case.reference], "action": "decline", "reason": "duplicate"}, headers=HTMX
     )
     assert response.status_code == 200
-    assert b"Required for this action." in response.content
+    content = response.content.decode()
+    assert '<label for="bulk-action">action</label>' in content
+    # The error sits under the field it is about.
+    assert '<ul class="errorlist" id="bulk-statement_error"><li>Required for this action.</li></ul>' in content
+    assert 'aria-describedby="bulk-statement_error"' in content
     assert not AuditEntry.objects.exists()
 
 
