@@ -212,13 +212,17 @@ class BulkForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    actor = forms.CharField(max_length=150, required=False)
-    action = forms.ChoiceField(choices=[("", _("any action")), *AuditAction.choices], required=False)
-    case = forms.CharField(max_length=20, required=False, label=_("case reference"))
-    entity = forms.CharField(max_length=300, required=False, label=_("entity URL"))
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    actor = forms.CharField(max_length=150, required=False, label=_("Actor"))
+    action = forms.ChoiceField(choices=[("", _("any action")), *AuditAction.choices], required=False, label=_("Action"))
+    case = forms.CharField(max_length=20, required=False, label=_("Case"))
+    entity = forms.CharField(max_length=300, required=False, label=_("Entity URL"))
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("From"))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("Until"))
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "audit-%s")
+        super().__init__(*args, **kwargs)
 
 
 # A storm case has thousands of reporters: the menu lists the most recent ones; "every
