@@ -234,3 +234,19 @@ def hostile_case(ingest: Callable[..., InboundMessage]) -> Case:
     case = first.report.case
     assert second.report.case_id == case.pk, "the HTML mail should thread into the same case"
     return case
+
+
+@pytest.fixture
+def lead(transactional_db: None) -> User:
+    user = User.objects.create_user("lena", "lena@desk.example", PASSWORD, is_staff=True)
+    return _with_role(user, "lead")
+
+
+@pytest.fixture
+def signed_in_lead(context: BrowserContext, live_server: Any, lead: User) -> User:
+    """A lead's session cookie in the browser: leads see every control and the audit log."""
+    client = Client()
+    client.force_login(lead)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+    return lead
