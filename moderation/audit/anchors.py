@@ -13,7 +13,7 @@ Places (settings.ABUSEDESK_AUDIT_ANCHORS):
 - `syslog:` (the local /dev/log), `syslog:/path/to/socket` (a Unix datagram socket) or
   `syslog://host:514` (UDP): one message `abusedesk-audit: <JSON>`, for a log host to keep.
 - `https://...`: POSTed as JSON, signed like enforcement webhooks (`X-Abusedesk-Signature`, with
-  ABUSEDESK_AUDIT_ANCHOR_SECRET), through the same SSRF-guarded client.
+  ABUSEDESK_AUDIT_ANCHOR_SECRET), through the SSRF-guarded client of moderation/integrations/outbound.py.
 verify_audit reads the `file:` places itself; anchors kept elsewhere are given to it as a file of
 the same JSON lines (`verify_audit --anchors FILE`).
 """
@@ -34,7 +34,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from moderation.audit.chain import GENESIS
-from moderation.integrations.enforcement import post_event, signature_header
+from moderation.integrations.outbound import post_event, signature_header
 from moderation.models import AuditEntry
 
 logger = logging.getLogger(__name__)

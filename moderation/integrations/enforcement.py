@@ -18,14 +18,8 @@ Retries. 30 s, 1 min, 2 min ... capped at 1 h, with jitter, until ABUSEDESK_WEBH
 back-off would overshoot, and a failure at or after it gives up, so the endpoint's next event goes. A receiver that sees a gap in `sequence` falls back to the
 blocklist cursor of the API. Delivery is at least once: receivers deduplicate on `id`.
 
-Signature. `X-Abusedesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
-computed over the exact body bytes. Receivers recompute it over the raw body, compare in constant
-time and refuse a stale `t`.
-
-Egress (SECURITY rule 6). http and https only; redirects are not followed; proxies from the
-environment are ignored. The host is resolved once, every address must be public unless
-ABUSEDESK_WEBHOOK_ALLOW_PRIVATE is set, and the connection goes to exactly the checked addresses,
-so a DNS answer that changes between check and connect cannot reach an internal service.
+Signature and egress. Every event is signed (`X-Abusedesk-Signature`) and sent through
+moderation.integrations.outbound, the SSRF-guarded client every integration shares.
 
 Audit. Saving an endpoint and a manual redelivery are admin actions with one audit entry each;
 attempts and their outcomes are machine events, recorded as WebhookAttempt rows.
@@ -33,26 +27,15 @@ attempts and their outcomes are machine events, recorded as WebhookAttempt rows.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
-import http.client
-import ipaddress
 import json
 import logging
-import random
 import secrets
-import socket
-import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Any, TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -63,6 +46,7 @@ from django_q.tasks import async_task
 
 from moderation.actions import Actor
 from moderation.audit import record
+from moderation.integrations.outbound import Outcome, post_event, retry_delay, signature_header
 from moderation.models import AuditAction, BlocklistChange, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from reports.models import Entity
 
@@ -72,11 +56,7 @@ EVENTS: dict[str, str] = {
     BlocklistChange.Kind.BLOCK: WebhookEndpoint.Event.BLOCKED.value,
     BlocklistChange.Kind.UNBLOCK: WebhookEndpoint.Event.UNBLOCKED.value,
 }
-TIMEOUT_SECONDS = 10
-EXCERPT_CHARS = 500
 LEASE = timedelta(minutes=5)
-FIRST_RETRY_SECONDS = 30
-MAX_RETRY_SECONDS = 3600
 # One task sends for at most this long, well under the q-cluster's timeout; the rest waits for
 # the next task, which it enqueues.
 TASK_BUDGET_SECONDS = 60
@@ -129,11 +109,6 @@ def encode_event(payload: EventPayload) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def signature_header(secret: str, body: bytes, *, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
 def event_headers(change: BlocklistChange, body: bytes, *, secret: str, at: datetime) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
@@ -144,169 +119,11 @@ def event_headers(change: BlocklistChange, body: bytes, *, secret: str, at: date
     }
 
 
-# --- HTTP ----------------------------------------------------------------------------------------
-
-
-class RefusedURL(Exception):
-    """The endpoint's URL may not be fetched (scheme, or an address that is not public)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status_code: int | None
-    latency_ms: int
-    excerpt: str = ""
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-def _allow_private() -> bool:
-    return bool(getattr(settings, "ABUSEDESK_WEBHOOK_ALLOW_PRIVATE", False))
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.partition("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def resolve_receiver(host: str, port: int) -> list[str]:
-    """The addresses to connect to; RefusedURL when one of them is not public and that is not allowed."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise RefusedURL(f"{host} does not resolve: {exc}") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not _allow_private():
-        for address in addresses:
-            if not _is_public(address):
-                raise RefusedURL(f"{host} resolves to {address}, which is not a public address")
-    return addresses
-
-
-def _connect_to_any(addresses: Sequence[str]) -> Callable[..., socket.socket]:
-    """A replacement for socket.create_connection that ignores the host and uses the checked addresses."""
-
-    def create_connection(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
-        last: OSError = OSError("no address to connect to")
-        for candidate in addresses:
-            try:
-                return socket.create_connection((candidate, address[1]), timeout, source_address)
-            except OSError as exc:
-                last = exc
-        raise last
-
-    return create_connection
-
-
-class _PinnedConnection:
-    # http.client connects through self._create_connection; replacing it keeps the hostname for
-    # the Host header, SNI and certificate checks while the socket goes to a checked address.
-    def __init__(self, *args: Any, addresses: Sequence[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect_to_any(addresses)
-
-
-class _PinnedHTTPConnection(_PinnedConnection, http.client.HTTPConnection):
-    pass
-
-
-class _PinnedHTTPSConnection(_PinnedConnection, http.client.HTTPSConnection):
-    pass
-
-
-class _PinnedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, addresses: Sequence[str]) -> None:
-        super().__init__()
-        self.addresses = addresses
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_PinnedHTTPConnection, addresses=self.addresses), req)
-
-
-class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, addresses: Sequence[str]) -> None:
-        self.context = ssl.create_default_context()
-        super().__init__(context=self.context)
-        self.addresses = addresses
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(
-            functools.partial(_PinnedHTTPSConnection, addresses=self.addresses), req, context=self.context
-        )
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        # A 3xx is the receiver's answer, recorded as a failed attempt; following it could lead
-        # anywhere, including past the address check.
-        return None
-
-
-def _clean(text: str) -> str:
-    # PostgreSQL text refuses NUL, and the excerpt is shown to admins as data.
-    return text.replace("\x00", "\ufffd")[:EXCERPT_CHARS]
-
-
-def _excerpt(stream: IO[bytes] | None) -> str:
-    if stream is None:
-        return ""
-    try:
-        raw = stream.read(EXCERPT_CHARS * 4)
-    except (OSError, http.client.HTTPException):
-        return ""
-    return _clean(raw.decode("utf-8", errors="replace"))
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
-def post_event(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """POST one event; never raises for anything the network or the receiver does."""
-    started = time.monotonic()
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise RefusedURL("only http and https URLs are delivered to")
-        addresses = resolve_receiver(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),
-            _NoRedirects(),
-            _PinnedHTTPHandler(addresses),
-            _PinnedHTTPSHandler(addresses),
-        )
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return Outcome(response.status, _elapsed_ms(started), _excerpt(response))
-    except urllib.error.HTTPError as exc:
-        try:
-            return Outcome(exc.code, _elapsed_ms(started), _excerpt(exc.fp))
-        finally:
-            exc.close()
-    except RefusedURL as exc:
-        return Outcome(None, _elapsed_ms(started), error=_clean(f"refused: {exc}"))
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        return Outcome(None, _elapsed_ms(started), error=_clean(f"{type(reason).__name__}: {reason}"))
-
-
 # --- Deliveries ----------------------------------------------------------------------------------
 
 
 def retry_window() -> timedelta:
     return timedelta(hours=int(getattr(settings, "ABUSEDESK_WEBHOOK_RETRY_HOURS", 24)))
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """The wait after the n-th failed attempt: 30 s doubling to at most 1 h, less up to a quarter at
-    random so that endpoints that failed together do not retry in lockstep."""
-    seconds = min(FIRST_RETRY_SECONDS * 2 ** min(attempts - 1, 20), MAX_RETRY_SECONDS)
-    return timedelta(seconds=seconds * random.uniform(0.75, 1.0))
 
 
 def subscribed_kinds(endpoint: WebhookEndpoint) -> list[str]:
