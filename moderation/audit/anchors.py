@@ -34,7 +34,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from moderation.audit.chain import GENESIS
-from moderation.integrations.outbound import post_event, signature_header
+from moderation.integrations.outbound import post, signature_header
 from moderation.models import AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _post(url: str, body: bytes) -> None:
         "X-Abusedesk-Event": KIND,
         "X-Abusedesk-Signature": signature_header(secret, body, timestamp=int(timezone.now().timestamp())),
     }
-    outcome = post_event(url, body, headers)
+    outcome = post(url, body, headers)
     if not outcome.ok:
         raise OSError(outcome.error or f"answered {outcome.status_code}")
 

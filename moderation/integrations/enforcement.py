@@ -27,7 +27,6 @@ attempts and their outcomes are machine events, recorded as WebhookAttempt rows.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -46,7 +45,7 @@ from django_q.tasks import async_task
 
 from moderation.actions import Actor
 from moderation.audit import record
-from moderation.integrations.outbound import Outcome, post_event, retry_delay, signature_header
+from moderation.integrations.outbound import Outcome, post_json, retry_delay
 from moderation.models import AuditAction, BlocklistChange, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from reports.models import Entity
 
@@ -102,20 +101,6 @@ def event_payload(change: BlocklistChange) -> EventPayload:
         },
         "category": change.category,
         "decision": str(change.decision.public_id),
-    }
-
-
-def encode_event(payload: EventPayload) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def event_headers(change: BlocklistChange, body: bytes, *, secret: str, at: datetime) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": "abusedesk",
-        "X-Abusedesk-Event": EVENTS[change.kind],
-        "X-Abusedesk-Sequence": str(change.pk),
-        "X-Abusedesk-Signature": signature_header(secret, body, timestamp=int(at.timestamp())),
     }
 
 
@@ -247,8 +232,13 @@ def deliver_due(endpoint_id: int, *, now: datetime | None = None) -> int:
         claim = _claim_head(endpoint_id, now=at)
         if claim is None:
             return delivered
-        body = encode_event(event_payload(claim.change))
-        outcome = post_event(claim.url, body, event_headers(claim.change, body, secret=claim.secret, at=at))
+        outcome = post_json(
+            claim.url,
+            event_payload(claim.change),
+            headers={"X-Abusedesk-Event": EVENTS[claim.change.kind], "X-Abusedesk-Sequence": str(claim.change.pk)},
+            signing_secret=claim.secret,
+            at=at,
+        )
         state = _record_outcome(claim, outcome, now=now or timezone.now())
         if state == WebhookDelivery.State.PENDING:
             return delivered

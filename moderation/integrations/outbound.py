@@ -7,7 +7,12 @@ so a DNS answer that changes between check and connect cannot reach an internal 
 
 Signature. `X-Abusedesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
 computed over the exact body bytes. Receivers recompute it over the raw body, compare in constant
-time and refuse a stale `t`.
+time and refuse a stale `t`. A receiver of ours gets the signature; an API of someone else's (the
+DSA Transparency Database) gets its bearer token instead.
+
+Answers. Nothing the network or the receiver does raises: every call returns an Outcome with the
+status, the latency and a bounded, NUL-free excerpt of the answer, or the error. The caller keeps
+it and plans the next attempt with `retry_delay`.
 """
 
 from __future__ import annotations
@@ -17,24 +22,31 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
+import json
 import random
+import re
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils import timezone
 
 TIMEOUT_SECONDS = 10
 EXCERPT_CHARS = 500
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
+USER_AGENT = "abusedesk"
+SIGNATURE_HEADER = "X-Abusedesk-Signature"
+# RFC 6750's b64token: anything else could split the header or end up in an error message.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 def signature_header(secret: str, body: bytes, *, timestamp: int) -> str:
@@ -161,8 +173,9 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def post_event(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """POST one event; never raises for anything the network or the receiver does."""
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+    """POST `body` as it is, through the SSRF guard; never raises for anything the network or the
+    receiver does."""
     started = time.monotonic()
     try:
         parts = urllib.parse.urlsplit(url)
@@ -175,7 +188,7 @@ def post_event(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
             _PinnedHTTPHandler(addresses),
             _PinnedHTTPSHandler(addresses),
         )
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
         with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
             return Outcome(response.status, _elapsed_ms(started), _excerpt(response))
     except urllib.error.HTTPError as exc:
@@ -188,6 +201,35 @@ def post_event(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         return Outcome(None, _elapsed_ms(started), error=_clean(f"{type(reason).__name__}: {reason}"))
+
+
+def encode_json(payload: object) -> bytes:
+    """Compact UTF-8 JSON: exactly the bytes that are signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post_json(
+    url: str,
+    payload: object,
+    *,
+    headers: Mapping[str, str] | None = None,
+    signing_secret: str | None = None,
+    bearer_token: str | None = None,
+    at: datetime | None = None,
+) -> Outcome:
+    """POST `payload` as JSON through `post`, signed with `signing_secret` (timestamped `at`, by
+    default now) and/or authorised with `bearer_token`; `headers` add to or override the defaults."""
+    body = encode_json(payload)
+    sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    if signing_secret is not None:
+        timestamp = int((at or timezone.now()).timestamp())
+        sent[SIGNATURE_HEADER] = signature_header(signing_secret, body, timestamp=timestamp)
+    if bearer_token is not None:
+        if not _BEARER_TOKEN.fullmatch(bearer_token):
+            # Never echoed: the error is kept and shown to admins.
+            return Outcome(None, 0, error="refused: the bearer token has characters a header cannot carry")
+        sent["Authorization"] = f"Bearer {bearer_token}"
+    return post(url, body, {**sent, **(headers or {})})
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -626,15 +626,15 @@ def test_a_second_worker_sends_nothing_while_the_first_is_mid_request(
     do_block_entity(entity, category="spam", statement="Spam.", actor=Actor(moderator))
     do_unblock_entity(entity, statement="Mistake.", actor=Actor(moderator))
     enforcement.create_deliveries(endpoint)
-    real_post = enforcement.post_event
+    real_post = enforcement.post_json
     second_worker_sent: list[int] = []
 
-    def post_while_another_worker_runs(url: str, body: bytes, headers: dict[str, str]) -> enforcement.Outcome:
+    def post_while_another_worker_runs(url: str, payload: object, **options: Any) -> enforcement.Outcome:
         if not second_worker_sent:
             second_worker_sent.append(deliver_webhooks(endpoint.pk))
-        return real_post(url, body, headers)
+        return real_post(url, payload, **options)
 
-    monkeypatch.setattr(enforcement, "post_event", post_while_another_worker_runs)
+    monkeypatch.setattr(enforcement, "post_json", post_while_another_worker_runs)
     assert deliver_webhooks(endpoint.pk) == 2
     assert second_worker_sent == [0]
     assert [sequence for sequence, _ in receiver.log()] == list(
