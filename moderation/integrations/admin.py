@@ -1,7 +1,9 @@
-"""Enforcement webhooks in Django admin: endpoints (secret shown once), deliveries and attempts.
+"""Integrations in Django admin: API keys (listed and revoked), enforcement webhook endpoints (secret
+shown once), their deliveries and attempts.
 
-Saving an endpoint and redelivering go through moderation.integrations.enforcement's actions, so both are
-validated and audited; deliveries and their attempts are read-only evidence.
+Revoking a key, saving an endpoint and redelivering go through the integrations' actions, so each is
+validated and audited; deliveries and their attempts are read-only evidence. Keys are created with
+`manage.py create_api_key`, which prints the secret once, so admin never holds a plaintext key.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from moderation.integrations.apikeys import do_revoke_api_key
 from moderation.integrations.enforcement import (
     EVENTS,
     check_webhook_endpoint,
@@ -27,9 +31,52 @@ from moderation.integrations.enforcement import (
     do_save_webhook_endpoint,
     mask_secret,
 )
-from moderation.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from moderation.models import ApiKey, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from moderation.views import actor_of
 from reports.admin import ReadOnlyAdmin
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    list_display = ["name", "prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    list_select_related = ["created_by"]
+    # Not secret_hash: nothing in admin needs it.
+    fields = ["name", "prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # The changelist needs "change" for the revoke action; each key stays read-only.
+        return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request, obj)
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> TemplateResponse | None:
+        """Ask first (a revoked key cannot be restored, and an integration that still uses it stops
+        at once), then revoke each selected key through do_revoke_api_key."""
+        selected = list(queryset.select_related("created_by").order_by("name"))
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Revoke API keys?"),
+                "opts": self.opts,
+                "keys": selected,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/moderation/apikey/revoke_confirmation.html", context)
+        done = sum(do_revoke_api_key(key, actor=actor_of(request)) for key in selected)
+        self.message_user(
+            request,
+            _("%(done)d of %(selected)d API key(s) revoked; the others were revoked already.")
+            % {"done": done, "selected": len(selected)},
+            messages.SUCCESS,
+        )
+        return None
+
 
 # Set on the request by save_model, read by response_add/response_change of the same request.
 _NEW_SECRET = "_abusedesk_new_webhook_secret"

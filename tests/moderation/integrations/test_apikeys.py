@@ -247,3 +247,154 @@ def test_create_api_key_command_refuses_an_unknown_scope(db: None) -> None:
     with pytest.raises(CommandError):
         call_command("create_api_key", "x", "--scope", "admin", stdout=io.StringIO(), stderr=io.StringIO())
     assert not ApiKey.objects.exists()
+
+
+# --- manage.py revoke_api_key -----------------------------------------------------------------
+
+
+def _revoked_entries() -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(action=AuditAction.API_KEY_REVOKED))
+
+
+def test_revoke_api_key_command_revokes_by_name_audits_it_and_the_key_gets_401(alice: User) -> None:
+    key, plaintext = _create("enforcement")
+    out = io.StringIO()
+    call_command("revoke_api_key", "enforcement", "--revoked-by", "alice", stdout=out)
+    assert out.getvalue() == f"Revoked API key 'enforcement' ({key.prefix}): requests with it now get 401.\n"
+    [entry] = _revoked_entries()
+    assert (entry.actor, entry.actor_label, entry.ip, entry.case, entry.entity, entry.report) == (
+        alice,
+        "alice",
+        None,
+        None,
+        None,
+        None,
+    )
+    assert entry.data == {
+        "old": {"revoked": False},
+        "new": {"revoked": True},
+        "name": "enforcement",
+        "prefix": key.prefix,
+    }
+    assert _status(_client(plaintext)) == (401, "revoked_key")
+
+
+def test_revoke_api_key_command_by_prefix_without_a_user_names_the_cli(db: None) -> None:
+    key, plaintext = _create("enforcement")
+    call_command("revoke_api_key", key.prefix, stdout=io.StringIO())
+    [entry] = _revoked_entries()
+    assert (entry.actor, entry.actor_label) == (None, "cli:revoke_api_key")
+    assert _status(_client(plaintext)) == (401, "revoked_key")
+
+
+def test_revoking_a_revoked_key_from_the_command_changes_and_records_nothing(db: None) -> None:
+    key, _ = _create("enforcement")
+    call_command("revoke_api_key", "enforcement", stdout=io.StringIO())
+    key.refresh_from_db()
+    revoked_at, entries = key.revoked_at, AuditEntry.objects.count()
+    out = io.StringIO()
+    call_command("revoke_api_key", "enforcement", stdout=out)
+    assert "was revoked already" in out.getvalue()
+    key.refresh_from_db()
+    assert key.revoked_at == revoked_at
+    assert AuditEntry.objects.count() == entries
+
+
+def test_revoke_api_key_command_refuses_an_unknown_key(db: None) -> None:
+    _, plaintext = _create("enforcement")
+    with pytest.raises(CommandError, match="no API key is named or prefixed 'enforcment'"):
+        call_command("revoke_api_key", "enforcment", stdout=io.StringIO())
+    assert _revoked_entries() == []
+    assert _status(_client(plaintext)) == (200, "")
+
+
+def test_revoke_api_key_command_refuses_a_name_that_is_another_keys_prefix(db: None) -> None:
+    other, _ = _create("enforcement")
+    _create(other.prefix)
+    with pytest.raises(CommandError, match="names more than one key"):
+        call_command("revoke_api_key", other.prefix, stdout=io.StringIO())
+    assert _revoked_entries() == []
+    assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
+
+
+def test_revoke_api_key_command_refuses_an_unknown_user(db: None) -> None:
+    _create("enforcement")
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command("revoke_api_key", "enforcement", "--revoked-by", "nobody", stdout=io.StringIO())
+    assert _revoked_entries() == []
+
+
+# --- Admin: list and revoke -------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return User.objects.create_superuser("root", "root@desk.example", "root-password")
+
+
+@pytest.fixture
+def as_admin(admin_user: User) -> Client:
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def _revoke_in_admin(client: Client, *keys: ApiKey, confirm: bool) -> Any:
+    form = {"action": "revoke", "_selected_action": [str(key.pk) for key in keys]}
+    return client.post("/admin/moderation/apikey/", {**form, "post": "yes"} if confirm else form)
+
+
+def test_admin_lists_api_keys_without_their_secret_hash(as_admin: Client) -> None:
+    key, _ = _create("enforcement", "blocklist", "read")
+    listing = as_admin.get("/admin/moderation/apikey/").content.decode()
+    assert "enforcement" in listing and key.prefix in listing and "blocklist, read" in listing
+    page = as_admin.get(f"/admin/moderation/apikey/{key.pk}/change/")
+    assert page.status_code == 200
+    assert key.secret_hash not in page.content.decode()
+
+
+def test_admin_revoke_asks_first_then_revokes_audits_and_the_key_gets_401(as_admin: Client, admin_user: User) -> None:
+    key, plaintext = _create("enforcement")
+    asked = _revoke_in_admin(as_admin, key, confirm=False)
+    assert asked.status_code == 200
+    assert "Revoke these API keys?" in asked.content.decode()
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert _revoked_entries() == []
+
+    response = _revoke_in_admin(as_admin, key, confirm=True)
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    [entry] = _revoked_entries()
+    assert (entry.actor, entry.actor_label, entry.ip) == (admin_user, "root", "127.0.0.1")
+    assert entry.data == {
+        "old": {"revoked": False},
+        "new": {"revoked": True},
+        "name": "enforcement",
+        "prefix": key.prefix,
+    }
+    assert _status(_client(plaintext)) == (401, "revoked_key")
+
+
+def test_admin_revoking_a_revoked_key_records_nothing(as_admin: Client, alice: User) -> None:
+    revoked, _ = _create("old-one")
+    do_revoke_api_key(revoked, actor=Actor(alice))
+    entries = AuditEntry.objects.count()
+    response = _revoke_in_admin(as_admin, revoked, confirm=True)
+    assert response.status_code == 302
+    assert AuditEntry.objects.count() == entries
+
+
+def test_admin_neither_adds_edits_nor_deletes_api_keys(as_admin: Client) -> None:
+    key, _ = _create("enforcement")
+    assert as_admin.get("/admin/moderation/apikey/add/").status_code == 403
+    changed = as_admin.post(f"/admin/moderation/apikey/{key.pk}/change/", {"name": "renamed", "scopes": '["audit"]'})
+    assert changed.status_code == 403
+    assert as_admin.post(f"/admin/moderation/apikey/{key.pk}/delete/", {"post": "yes"}).status_code == 403
+    key.refresh_from_db()
+    assert (key.name, key.scopes, key.revoked_at) == ("enforcement", ["blocklist"], None)
+
+
+def test_staff_without_admin_rights_cannot_see_api_keys(as_moderator: Client) -> None:
+    assert as_moderator.get("/admin/moderation/apikey/").status_code == 403
