@@ -38,8 +38,9 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from reports.actions import do_process_inbound, do_store_inbound
-from reports.entities import EntityMention, canonicalize, extract_entities
+from reports.entities import canonicalize, extract_entities
 from reports.models import Case, Entity, InboundMessage, Report, ReportEntity
+from reports.queries import LISTED_ENTITY_FIELDS, QueueFilters, case_list, entity_url, normalise_reference
 from reports.rawstore import read_blob
 
 # ---------------------------------------------------------------------------------------------
@@ -124,8 +125,9 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, list[st
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every 4xx as {"error": {"code", "message", "fields"}}; bad input never becomes a 500."""
     if isinstance(exc, DjangoValidationError):
-        # An action refused the input (e.g. blocking a private chat).
-        exc = exceptions.ValidationError(exc.messages, code=getattr(exc, "code", None) or "invalid")
+        # An action refused the input (e.g. blocking a private chat), or a query a filter (per field).
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc = exceptions.ValidationError(detail, code=getattr(exc, "code", None) or "invalid")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -184,13 +186,6 @@ def is_staff_session(request: Request) -> bool:
     return request.auth is None and request.user.is_authenticated
 
 
-def lookup_entity_url(value: str, *, field: str) -> EntityMention:
-    mention = canonicalize(value)
-    if mention is None:
-        raise exceptions.ValidationError({field: ["Not a link to a public channel, group, bot, invite or set."]})
-    return mention
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -209,9 +204,6 @@ class EntitySummarySerializer(serializers.Serializer):
 class CaseSummarySerializer(serializers.Serializer):
     reference = serializers.CharField()
     status = serializers.ChoiceField(choices=Case.Status.choices)
-
-
-_ENTITY_FIELDS = ("public_id", "url", "kind", "status")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,10 +246,10 @@ class EntityLookupApi(APIView):
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        mention = lookup_entity_url(params.validated_data["url"], field="url")
-        entity = Entity.objects.filter(url=mention.url).first()
+        url = entity_url(params.validated_data["url"], field="url")
+        entity = Entity.objects.filter(url=url).first()
         if entity is None:
-            raise exceptions.NotFound(f"No report has named {mention.url}.")
+            raise exceptions.NotFound(f"No report has named {url}.")
         newest = entity.cases.order_by("-created_at", "-id").only("reference", "status")[:MAX_CASES_SHOWN]
         entity.newest_cases = newest  # type: ignore[attr-defined]  # read by OutputSerializer
         return Response(self.OutputSerializer(entity).data)
@@ -304,19 +296,12 @@ class CaseListApi(APIView):
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        filters = params.validated_data
-        cases = Case.objects.all()
-        if filters.get("status") == "open":
-            cases = cases.filter(status__in=Case.OPEN_STATUSES)
-        elif filters.get("status"):
-            cases = cases.filter(status=filters["status"])
-        if filters.get("category"):
-            cases = cases.filter(category=filters["category"])
-        if filters.get("entity"):
-            mention = lookup_entity_url(filters["entity"], field="entity")
-            cases = cases.filter(entities__url=mention.url)
-        cases = cases.select_related("merged_into").prefetch_related(
-            Prefetch("entities", queryset=Entity.objects.only(*_ENTITY_FIELDS).order_by("url"))
+        data = params.validated_data
+        # The queue's filters, so that "open" or an entity means the same here as on the queue page.
+        cases = case_list(
+            QueueFilters(
+                status=data.get("status", "all"), category=data.get("category", ""), entity=data.get("entity", "")
+            )
         )
         paginator = self.pagination_class()
         paginator.ordering = "-created_at"
@@ -358,8 +343,8 @@ class CaseDetailApi(APIView):
     def get(self, request: Request, reference: str) -> Response:
         case = (
             Case.objects.select_related("merged_into")
-            .prefetch_related(Prefetch("entities", queryset=Entity.objects.only(*_ENTITY_FIELDS).order_by("url")))
-            .filter(reference=reference)
+            .prefetch_related(Prefetch("entities", queryset=Entity.objects.only(*LISTED_ENTITY_FIELDS).order_by("url")))
+            .filter(reference=normalise_reference(reference))
             .first()
         )
         if case is None:
@@ -567,7 +552,7 @@ class ReportCreateApi(APIView):
                 "case": report.case.reference if report and report.case else None,
                 "report": report.public_id if report else None,
                 "state": message.state,
-                "entities": report.entities.only(*_ENTITY_FIELDS).order_by("url") if report else [],
+                "entities": report.entities.only(*LISTED_ENTITY_FIELDS).order_by("url") if report else [],
             }
         ).data
         response = Response(body, status=status.HTTP_201_CREATED if report else status.HTTP_202_ACCEPTED)

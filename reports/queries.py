@@ -1,7 +1,8 @@
-"""Read-only queries behind the moderator workspace, each with deliberate joins and prefetches.
+"""Read-only queries behind the moderator workspace and the API, each with deliberate joins and prefetches.
 
 Nothing here changes state. The queue pages by keyset (never OFFSET/COUNT over the whole table),
-so a page costs the same on the first and the millionth case.
+so a page costs the same on the first and the millionth case. The queue and the API's case list
+filter through the same `filter_cases`, so a filter means the same in both.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from datetime import datetime
 from functools import reduce
 from operator import or_
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext
 
+from reports.entities import canonicalize
 from reports.models import Case, Entity, Report, Reporter
 
 # The text search configuration of the report_case_search index (reports migration 0003).
@@ -32,9 +36,28 @@ SORTS: dict[str, tuple[str, bool]] = {
 }
 
 
+def normalise_reference(reference: str) -> str:
+    """A case reference as stored (AD-000123) from any letter case, so that it matches by the unique index."""
+    return reference.strip().upper()
+
+
+def entity_url(spelling: str, *, field: str = "entity") -> str:
+    """The canonical URL of any spelling of an entity's link, read as intake reads mail (aliases,
+    @name, tg: links, defanged and look-alike spellings). ValidationError naming `field` when the
+    spelling names no entity."""
+    mention = canonicalize(spelling)
+    if mention is None:
+        raise ValidationError({field: [gettext("Not a link to a public channel, group, bot, invite or set.")]})
+    return mention.url
+
+
 @dataclass(frozen=True, slots=True)
 class QueueFilters:
-    """What the moderator asked the queue for; empty strings mean "any"."""
+    """What the queue or the API's case list was asked for; empty strings mean "any".
+
+    `status` is a status, "open" for new, open and waiting, or anything else for every status;
+    `entity` any spelling of an entity's link, matching cases that name that entity.
+    """
 
     status: str = "open"
     category: str = ""
@@ -47,6 +70,7 @@ class QueueFilters:
     q: str = ""
     sort: str = "newest"
     user_id: int | None = None
+    entity: str = ""
 
 
 def _postgres_search_conditions(q: str) -> list[Q | Exists]:
@@ -95,6 +119,8 @@ def _search_window(cases: QuerySet[Case], q: str, order: list[str]) -> QuerySet[
 
 
 def filter_cases(filters: QueueFilters) -> QuerySet[Case]:
+    """The cases matching every filter, unordered. ValidationError (see `entity_url`) for an entity
+    filter that names no entity."""
     cases = Case.objects.all()
     if filters.status == "open":
         cases = cases.filter(status__in=Case.OPEN_STATUSES)
@@ -112,6 +138,9 @@ def filter_cases(filters: QueueFilters) -> QuerySet[Case]:
         cases = cases.filter(
             Exists(Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__status=Entity.Status.BLOCKED))
         )
+    if filters.entity:
+        url = entity_url(filters.entity)
+        cases = cases.filter(Exists(Case.entities.through.objects.filter(case_id=OuterRef("pk"), entity__url=url)))
     if filters.mine and filters.user_id is not None:
         cases = cases.filter(assignee_id=filters.user_id)
     elif filters.unassigned:
@@ -143,6 +172,19 @@ def cases_for_queue(filters: QueueFilters, *, after: tuple[object, int] | None =
         cases.select_related("assignee")
         .prefetch_related(Prefetch("entities", queryset=Entity.objects.only("public_id", "url", "kind", "status")))
         .order_by(*order)
+    )
+
+
+LISTED_ENTITY_FIELDS = ("public_id", "url", "kind", "status")
+
+
+def case_list(filters: QueueFilters) -> QuerySet[Case]:
+    """The cases matching `filters` with what a list shows of each (the case merged into, the
+    entities by URL), unordered: the caller pages it in its own order."""
+    return (
+        filter_cases(filters)
+        .select_related("merged_into")
+        .prefetch_related(Prefetch("entities", queryset=Entity.objects.only(*LISTED_ENTITY_FIELDS).order_by("url")))
     )
 
 

@@ -29,10 +29,12 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from moderation.actions import do_block_entity, do_unblock_entity
+from moderation.audit.queries import AuditFilters, audit_entries
 from moderation.integrations.apikeys import api_actor, api_key_of
-from moderation.models import AuditAction, AuditEntry, BlocklistChange, Decision, PolicyCategory
-from reports.api import ApiCursorPagination, EntitySummarySerializer, error_responses, lookup_entity_url
+from moderation.models import AuditAction, BlocklistChange, Decision, PolicyCategory
+from reports.api import ApiCursorPagination, EntitySummarySerializer, error_responses
 from reports.models import Case, Entity
+from reports.queries import normalise_reference
 
 # ---------------------------------------------------------------------------------------------
 # Blocklist
@@ -222,7 +224,7 @@ class DecisionOutputSerializer(serializers.Serializer):
 def _case_of(reference: str | None, entity: Entity) -> Case | None:
     if not reference:
         return None
-    case = Case.objects.filter(reference=reference, entities=entity).first()
+    case = Case.objects.filter(reference=normalise_reference(reference), entities=entity).first()
     if case is None:
         raise exceptions.ValidationError({"case": [f"{reference} is no case naming this entity."]})
     return case
@@ -363,20 +365,17 @@ class AuditListApi(APIView):
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        filters: dict[str, Any] = params.validated_data
-        entries = AuditEntry.objects.select_related("actor", "case", "entity", "report")
-        if filters.get("action"):
-            entries = entries.filter(action=filters["action"])
-        if filters.get("actor"):
-            entries = entries.filter(actor_label=filters["actor"])
-        if filters.get("case"):
-            entries = entries.filter(case__reference=filters["case"])
-        if filters.get("entity"):
-            entries = entries.filter(entity__url=lookup_entity_url(filters["entity"], field="entity").url)
-        if filters.get("since"):
-            entries = entries.filter(created_at__gte=filters["since"])
-        if filters.get("until"):
-            entries = entries.filter(created_at__lte=filters["until"])
+        data: dict[str, Any] = params.validated_data
+        entries = audit_entries(
+            AuditFilters(
+                action=data.get("action", ""),
+                actor=data.get("actor", ""),
+                case=data.get("case", ""),
+                entity=data.get("entity", ""),
+                since=data.get("since"),
+                until=data.get("until"),
+            )
+        )
         paginator = self.pagination_class()
         paginator.ordering = "-id"
         page = paginator.paginate_queryset(entries, request, view=self)

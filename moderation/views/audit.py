@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from datetime import datetime, time
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from moderation.audit.queries import AuditFilters, audit_entries
 from moderation.forms import AuditFilterForm
 from moderation.models import AuditEntry
 from moderation.views import Abilities, AuthenticatedHttpRequest, abilities
@@ -29,25 +30,27 @@ def _require_auditor(request: AuthenticatedHttpRequest) -> Abilities:
     return can
 
 
-def _entries(form: AuditFilterForm) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.select_related("actor", "case", "entity", "report").order_by("-id")
+def _entries(form: AuditFilterForm) -> QuerySet[AuditEntry] | None:
+    """The entries the form asks for, each filter meaning what audit_entries (and so the API) says,
+    or None, with the reason on the form, when a filter is not valid."""
     if not form.is_valid():
-        return entries
+        return None
     data = form.cleaned_data
-    if data["actor"]:
-        entries = entries.filter(actor_label=data["actor"])
-    if data["action"]:
-        entries = entries.filter(action=data["action"])
-    if data["case"]:
-        entries = entries.filter(case__reference__iexact=data["case"].strip())
-    if data["entity"]:
-        entries = entries.filter(entity__url__icontains=data["entity"].strip())
+    # A day, in the desk's time zone, from its first to its last instant.
     tz = timezone.get_current_timezone()
-    if data["since"]:
-        entries = entries.filter(created_at__gte=datetime.combine(data["since"], time.min, tzinfo=tz))
-    if data["until"]:
-        entries = entries.filter(created_at__lte=datetime.combine(data["until"], time.max, tzinfo=tz))
-    return entries
+    filters = AuditFilters(
+        action=data["action"],
+        actor=data["actor"],
+        case=data["case"],
+        entity=data["entity"],
+        since=datetime.combine(data["since"], time.min, tzinfo=tz) if data["since"] else None,
+        until=datetime.combine(data["until"], time.max, tzinfo=tz) if data["until"] else None,
+    )
+    try:
+        return audit_entries(filters)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
 
 
 @require_GET
@@ -56,10 +59,11 @@ def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     can = _require_auditor(request)
     form = AuditFilterForm(request.GET)
     entries = _entries(form)
-    before = form.cleaned_data.get("before") if form.is_valid() else None
-    if before:
-        entries = entries.filter(pk__lt=before)
-    page = list(entries[: PAGE_SIZE + 1])
+    page: list[AuditEntry] = []
+    if entries is not None:
+        if form.cleaned_data["before"]:
+            entries = entries.filter(pk__lt=form.cleaned_data["before"])
+        page = list(entries[: PAGE_SIZE + 1])
     has_next, page = len(page) > PAGE_SIZE, page[:PAGE_SIZE]
     query = request.GET.copy()
     query.pop("before", None)
@@ -117,7 +121,11 @@ def _csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
 @login_required
 def audit_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_auditor(request)
-    entries = _entries(AuditFilterForm(request.GET))
+    form = AuditFilterForm(request.GET)
+    entries = _entries(form)
+    if entries is None:
+        # Never the whole log in place of the part that was asked for.
+        return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain; charset=utf-8")
     response = StreamingHttpResponse(_csv_rows(entries), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="abusedesk-audit.csv"'
     response["X-Content-Type-Options"] = "nosniff"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from email import message_from_bytes
@@ -149,6 +150,41 @@ def test_case_list_filters_by_status_category_and_entity(reader: Client, ingest:
     assert listed["merged_into"] is None
 
 
+def test_the_case_list_answers_like_the_queue_page(
+    reader: Client, staff_session: Client, ingest: Callable[..., InboundMessage]
+) -> None:
+    made = [
+        ingest(build_mail(f"Posts from t.me/channel_{n}x", message_id=f"<{n}@example.org>")).report.case
+        for n in range(4)
+    ]
+    Case.objects.filter(pk=made[1].pk).update(category="spam", status=Case.Status.DECLINED)
+    Case.objects.filter(pk=made[2].pk).update(category="spam", status=Case.Status.WAITING)
+
+    def on_queue(**params: str) -> list[str]:
+        page = staff_session.get("/", params).content.decode()
+        return list(dict.fromkeys(re.findall(r"AD-\d{6}", page)))
+
+    def in_api(**params: str) -> list[str]:
+        return [c["reference"] for c in reader.get("/api/v1/cases/", params).json()["results"]]
+
+    for queue_params, api_params in [
+        ({"status": "open"}, {"status": "open"}),
+        ({"status": "declined"}, {"status": "declined"}),
+        ({"status": "waiting", "category": "spam"}, {"status": "waiting", "category": "spam"}),
+        ({"status": "all", "category": "spam"}, {"category": "spam"}),
+        ({"status": "all"}, {}),
+    ]:
+        assert on_queue(**queue_params) == in_api(**api_params), queue_params
+    assert in_api(status="open") == [made[3].reference, made[2].reference, made[0].reference]
+
+
+def test_the_case_list_takes_any_spelling_of_an_entity(reader: Client, case: Case) -> None:
+    for spelling in ("hxxps://t[.]me/Example_Channel", "@example_channel", "tg://resolve?domain=example_channel"):
+        assert [c["reference"] for c in reader.get("/api/v1/cases/", {"entity": spelling}).json()["results"]] == [
+            case.reference
+        ]
+
+
 def test_case_list_pages_with_an_opaque_cursor(reader: Client, ingest: Callable[..., InboundMessage]) -> None:
     made = [ingest(build_mail(f"t.me/channel_{n}x", message_id=f"<{n}@example.org>")).report.case for n in range(5)]
     first = reader.get("/api/v1/cases/", {"page_size": 2}).json()
@@ -200,6 +236,10 @@ def test_case_detail_shows_entities_and_reports(reader: Client, case: Case) -> N
             "subject": "Abuse report",
         }
     ]
+
+
+def test_case_detail_takes_the_reference_in_any_letter_case(reader: Client, case: Case) -> None:
+    assert reader.get(f"/api/v1/cases/{case.reference.lower()}/").json()["reference"] == case.reference
 
 
 def test_case_detail_of_an_unknown_case_is_404(reader: Client, db: None) -> None:

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 
 from reports import queries
 from reports.models import Case, InboundMessage
@@ -84,3 +85,19 @@ def test_queue_counts_count_statuses_and_open_cases_of_the_moderator(needle_case
     assert (counts["new"], counts["declined"], counts["actioned"]) == (4, 1, 0)
     assert (counts["open"], counts["all"]) == (4, 5)
     assert (counts["mine"], counts["unassigned"]) == (1, 3)
+
+
+def test_an_entity_filter_matches_the_cases_naming_any_spelling_of_it(needle_cases: list[Case]) -> None:
+    for spelling in ("t.me/Needle_Shop", "hxxps://t[.]me/needle_shop", "@needle_shop", "needle_shop.t.me"):
+        cases = queries.filter_cases(queries.QueueFilters(status="all", entity=spelling))
+        assert [case.reference for case in cases] == [needle_cases[1].reference]
+
+
+def test_an_entity_filter_that_names_no_entity_is_an_error(db: None) -> None:
+    with pytest.raises(ValidationError) as raised:
+        queries.filter_cases(queries.QueueFilters(entity="needle"))
+    assert list(raised.value.message_dict) == ["entity"]
+
+
+def test_a_reference_is_normalised_to_how_it_is_stored() -> None:
+    assert queries.normalise_reference(" ad-000123 ") == "AD-000123"

@@ -314,6 +314,17 @@ def test_block_with_a_case_marks_it_actioned(decider: Client, case: Case) -> Non
     assert entry.data["old"]["case_status"] == "new" and entry.data["new"]["case_status"] == "actioned"
 
 
+def test_block_takes_the_case_reference_in_any_letter_case(decider: Client, case: Case) -> None:
+    entity = case.entities.get()
+    response = decider.post(
+        f"/api/v1/entities/{entity.public_id}/block/",
+        {"category": "violence", "statement": "Gore.", "case": case.reference.lower()},
+        content_type="application/json",
+    )
+    assert response.json()["decision"]["case"] == case.reference
+    assert AuditEntry.objects.get().case == case
+
+
 def test_blocking_a_blocked_entity_is_a_200_no_op(decider: Client, entities: list[Entity], lead: User) -> None:
     alpha = entities[0]
     earlier = _block(alpha, lead)
