@@ -7,8 +7,9 @@ diverge. A call that changes nothing records nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
@@ -25,7 +26,7 @@ from reports.models import Case, Entity, Report, Reporter
 class Actor:
     """Who acts, and from where, as the audit log records it."""
 
-    user: AbstractBaseUser | None
+    user: User | None
     ip: str | None = None
     label: str = ""
 
@@ -39,26 +40,43 @@ def _touch(case: Case, *fields: str) -> None:
     case.save(update_fields=[*fields, "updated_at"])
 
 
-def _audit(action: AuditAction, actor: Actor, **kwargs: object) -> None:
-    record(action, actor=actor.user, actor_label=actor.label, ip=actor.ip, **kwargs)  # type: ignore[arg-type]
+def _audit(
+    action: AuditAction,
+    actor: Actor,
+    *,
+    case: Case | None = None,
+    entity: Entity | None = None,
+    report: Report | None = None,
+    data: dict[str, Any],
+) -> None:
+    record(
+        action,
+        actor=actor.user,
+        actor_label=actor.label,
+        ip=actor.ip,
+        case=case,
+        entity=entity,
+        report=report,
+        data=data,
+    )
 
 
-def _record_blocklist_change(decision: Decision, kind: BlocklistChange.Kind) -> None:
+def _record_blocklist_change(decision: Decision, entity: Entity, kind: BlocklistChange.Kind) -> None:
     """After the audit entry (its lock orders commits); enforcement hears of it after commit."""
     change = BlocklistChange.objects.create(
-        entity=decision.entity, kind=kind, category=decision.category, decision=decision, created_at=decision.created_at
+        entity=entity, kind=kind, category=decision.category, decision=decision, created_at=decision.created_at
     )
     transaction.on_commit(lambda: blocklist_changed.send(sender=BlocklistChange, change=change), robust=True)
 
 
 @transaction.atomic
-def do_assign_case(case: Case, *, assignee: AbstractBaseUser | None, actor: Actor) -> bool:
+def do_assign_case(case: Case, *, assignee: User | None, actor: Actor) -> bool:
     case = _lock_case(case)
     new = assignee.pk if assignee is not None else None
     if case.assignee_id == new:
         return False
     old = case.assignee_id
-    case.assignee = assignee  # type: ignore[assignment]
+    case.assignee = assignee
     _touch(case, "assignee")
     _audit(AuditAction.CASE_ASSIGNED, actor, case=case, data={"old": old, "new": new})
     return True
@@ -159,7 +177,7 @@ def do_block_entity(
             "decision": str(decision.public_id),
         },
     )
-    _record_blocklist_change(decision, BlocklistChange.Kind.BLOCK)
+    _record_blocklist_change(decision, entity, BlocklistChange.Kind.BLOCK)
     return decision
 
 
@@ -206,7 +224,7 @@ def do_unblock_entity(
             "decision": str(decision.public_id),
         },
     )
-    _record_blocklist_change(decision, BlocklistChange.Kind.UNBLOCK)
+    _record_blocklist_change(decision, entity, BlocklistChange.Kind.UNBLOCK)
     return decision
 
 
@@ -271,11 +289,12 @@ def _refresh_case_counters(case: Case) -> None:
 def do_move_report(report: Report, *, to_case: Case, actor: Actor) -> bool:
     """Move one report (and the entities it names) to another case."""
     report = Report.objects.select_for_update().get(pk=report.pk)
-    if report.case_id == to_case.pk or report.case_id is None:
+    current = report.case
+    if current is None or current.pk == to_case.pk:
         return False
     # Lock both cases in primary-key order so two opposite moves cannot deadlock.
-    locked = {c.pk: _lock_case(c) for c in sorted([report.case, to_case], key=lambda c: c.pk)}
-    source, target = locked[report.case_id], locked[to_case.pk]
+    locked = {c.pk: _lock_case(c) for c in sorted([current, to_case], key=lambda c: c.pk)}
+    source, target = locked[current.pk], locked[to_case.pk]
     report.case = target
     report.save(update_fields=["case"])
     target.entities.add(*report.entities.all())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
@@ -38,7 +38,7 @@ def _lock_chain() -> tuple[str, str]:
 def record(
     action: AuditAction,
     *,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: User | AnonymousUser | None,
     actor_label: str = "",
     case: Case | None = None,
     entity: Entity | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,7 +43,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 _MAX_SECRET_CHARS = 128
 
 # Staff signed in to the browsable API act with their workspace role instead of a scope.
-_ROLE_FOR_SCOPE: dict[str, Callable[[AbstractBaseUser | AnonymousUser], bool]] = {
+_ROLE_FOR_SCOPE: dict[str, Callable[[User | AnonymousUser], bool]] = {
     ApiKey.Scope.READ: roles.can_view,
     ApiKey.Scope.BLOCKLIST: roles.can_view,
     ApiKey.Scope.REPORT: roles.can_moderate,
@@ -86,7 +86,7 @@ def do_create_api_key(name: str, *, scopes: Iterable[str], actor: Actor) -> tupl
                     prefix=prefix,
                     secret_hash=hash_secret(secret),
                     scopes=wanted,
-                    created_by=actor.user,  # type: ignore[misc]  # the auth user model is User
+                    created_by=actor.user,
                     created_at=timezone.now(),
                 )
             break

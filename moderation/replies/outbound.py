@@ -91,7 +91,7 @@ def create_reply(
         body=body,
         message_id=message_id,
         automatic=automatic,
-        created_by=actor.user,  # type: ignore[misc]
+        created_by=actor.user,
         created_at=timezone.now(),
     )
     do_register_outbound_message_id(message_id, case=case, reporter=reporter)
@@ -115,6 +115,7 @@ def do_queue_replies(
     for report in Report.objects.filter(case=case).exclude(kind=Report.Kind.AUTOMATIC).order_by("received_at", "id"):
         latest[report.reporter_id] = report
     queued: list[Reply] = []
+    audited: list[dict[str, str | int]] = []
     skipped: dict[str, str] = {}
     seen: set[int] = set()
     for reporter in reporters:
@@ -127,9 +128,9 @@ def do_queue_replies(
             continue
         own = template_for_reporter(template, reporter)
         check_reply_template(own.subject, own.body, purpose=own.purpose)
-        queued.append(
-            create_reply(case, reporter, template=own, report=latest[reporter.pk], automatic=False, actor=actor)
-        )
+        reply = create_reply(case, reporter, template=own, report=latest[reporter.pk], automatic=False, actor=actor)
+        queued.append(reply)
+        audited.append({"reply": str(reply.public_id), "reporter": reporter.pk, "language": own.language})
     if not queued:
         return []
     record(
@@ -142,10 +143,7 @@ def do_queue_replies(
             "old": None,
             "new": {
                 "template": template.name,
-                "replies": [
-                    {"reply": str(r.public_id), "reporter": r.reporter_id, "language": r.template.language}  # type: ignore[union-attr]
-                    for r in queued
-                ],
+                "replies": audited,
             },
             "skipped": skipped,
         },

@@ -14,18 +14,18 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminAuthenticationForm
 
 
-def otp_required(user: AbstractBaseUser | AnonymousUser) -> bool:
+def otp_required(user: User | AnonymousUser) -> bool:
     """Whether admin must see a session verified by an OTP device for this user."""
     if not user.is_authenticated:
         return False
-    if getattr(user, "is_superuser", False) and settings.ABUSEDESK_REQUIRE_OTP_FOR_SUPERUSERS:
+    if user.is_superuser and settings.ABUSEDESK_REQUIRE_OTP_FOR_SUPERUSERS:
         return True
     return user_has_device(user, confirmed=True)
 

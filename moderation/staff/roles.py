@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 MODERATOR, LEAD, AUDITOR = "moderator", "lead", "auditor"
+# Kept on the user object, like Django's own permission caches: a request asks several times and
+# loads its user once, so a role change applies from the next request.
+_CACHE = "_abusedesk_roles"
 
 
-def roles_of(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
-    if not user.is_authenticated or not user.is_active or not getattr(user, "is_staff", False):
+def roles_of(user: User | AnonymousUser) -> frozenset[str]:
+    if not user.is_authenticated or not user.is_active or not user.is_staff:
         return frozenset()
-    if getattr(user, "is_superuser", False):
+    if user.is_superuser:
         return frozenset({MODERATOR, LEAD, AUDITOR})
-    cached = getattr(user, "_abusedesk_roles", None)
-    if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
-        user._abusedesk_roles = cached  # type: ignore[union-attr]
-    return cached
+    cache = vars(user)
+    if _CACHE not in cache:
+        cache[_CACHE] = frozenset(user.groups.values_list("name", flat=True))
+    roles: frozenset[str] = cache[_CACHE]
+    return roles
 
 
-def can_view(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_view(user: User | AnonymousUser) -> bool:
     return bool(roles_of(user) & {MODERATOR, LEAD, AUDITOR})
 
 
-def can_moderate(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_moderate(user: User | AnonymousUser) -> bool:
     return bool(roles_of(user) & {MODERATOR, LEAD})
 
 
-def is_lead(user: AbstractBaseUser | AnonymousUser) -> bool:
+def is_lead(user: User | AnonymousUser) -> bool:
     return LEAD in roles_of(user)
 
 
-def can_audit(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_audit(user: User | AnonymousUser) -> bool:
     return bool(roles_of(user) & {LEAD, AUDITOR})

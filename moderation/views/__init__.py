@@ -57,4 +57,5 @@ def require_lead(request: AuthenticatedHttpRequest) -> Abilities:
 def actor_of(request: HttpRequest) -> Actor:
     """Who acts, for the audit log: the desk's views and the admin's pages alike (staff only)."""
     # REMOTE_ADDR only: a forwarded header is client-controlled unless a trusted proxy rewrites it.
-    return Actor(request.user, ip=request.META.get("REMOTE_ADDR") or None)  # type: ignore[arg-type]
+    user = request.user if isinstance(request.user, User) else None
+    return Actor(user, ip=request.META.get("REMOTE_ADDR") or None)

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -119,7 +120,7 @@ def _csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
 
 @require_GET
 @login_required
-def audit_export(request: AuthenticatedHttpRequest) -> HttpResponse:
+def audit_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     _require_auditor(request)
     form = AuditFilterForm(request.GET)
     entries = _entries(form)
