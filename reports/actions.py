@@ -26,7 +26,7 @@ from reports.language import detect_language
 from reports.mime import ParsedMail, parse_message
 from reports.mimeparts import header_block
 from reports.models import Case, InboundMessage, OutboundMessageId, Reporter
-from reports.rawstore import read_blob, store_blob
+from reports.rawstore import read_stored, store_blob
 from reports.threader import ParsedInbound, thread_batch
 from reports.timebox import ProcessingTimeout, time_limit
 
@@ -250,7 +250,7 @@ def _parse(message: InboundMessage) -> ParsedInbound:
             f"{message.raw_size} bytes, over the limit of {settings.ABUSEDESK_MAX_RAW_BYTES}; "
             "only the header block was read, the raw mail is kept",
         )
-    raw = read_blob(message.raw.name)
+    raw = read_stored(message.raw)
     try:
         with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
             parsed = _parse_mail(raw)
@@ -271,7 +271,7 @@ def _quarantined(message: InboundMessage, limit: str, why: str) -> ParsedInbound
     """A mail too big or too slow to parse still becomes a report, so a moderator sees it: its
     header block alone (sender, subject, threading headers), flagged as quarantined. Retrying would
     only fail again."""
-    head = header_block(read_blob(message.raw.name, HEADER_PEEK_BYTES))
+    head = header_block(read_stored(message.raw, HEADER_PEEK_BYTES))
     with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
         parsed = _parse_mail(head)
     parsed.truncated.append(limit)

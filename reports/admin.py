@@ -18,7 +18,7 @@ from reports.models import (
     Report,
     ReportEntity,
 )
-from reports.rawstore import read_blob
+from reports.rawstore import read_stored
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -63,7 +63,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
             return HttpResponseForbidden()
         message = get_object_or_404(InboundMessage, pk=pk)
         # Served as a download, never rendered: the bytes are attacker-controlled (SECURITY rule 1).
-        response = HttpResponse(read_blob(message.raw.name), content_type="application/octet-stream")
+        response = HttpResponse(read_stored(message.raw), content_type="application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="inbound-{message.pk}.eml"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
@@ -120,10 +120,13 @@ class ReportAdmin(ReadOnlyAdmin):
     exclude = ["entities"]
 
 
+_REPORT_ROW = ("received_at", "kind", "reporter", "subject", "language")
+
+
 class ReportInline(admin.TabularInline):
     model = Report
-    fields = ["received_at", "kind", "reporter", "subject", "language"]
-    readonly_fields = fields
+    fields = _REPORT_ROW
+    readonly_fields = _REPORT_ROW
     extra = 0
     can_delete = False
     show_change_link = True

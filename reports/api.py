@@ -41,7 +41,7 @@ from reports.actions import do_process_inbound, do_store_inbound
 from reports.entities import canonicalize, extract_entities
 from reports.models import Case, Entity, InboundMessage, Report, ReportEntity
 from reports.queries import LISTED_ENTITY_FIELDS, QueueFilters, case_list, entity_url, normalise_reference
-from reports.rawstore import read_blob
+from reports.rawstore import read_stored
 
 # ---------------------------------------------------------------------------------------------
 # Shared by every /api/v1/ view.
@@ -591,5 +591,5 @@ def _body_text(text: str, urls: list[str]) -> str:
 
 
 def _request_digest(message: InboundMessage) -> str:
-    headers = BytesHeaderParser(policy=default_policy).parsebytes(read_blob(str(message.raw.name)))
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(read_stored(message.raw))
     return str(headers.get(REQUEST_DIGEST_HEADER, "")).strip()

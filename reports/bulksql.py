@@ -13,10 +13,25 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, models
 
 _INSERT_SQL: dict[tuple[type[models.Model], str], str] = {}
+
+
+def _field(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is the reverse side of a relation, not a column")
+    return field
+
+
+def _column(field: models.Field) -> str:
+    # Concrete fields have a column; only virtual ones (GenericForeignKey...) do not.
+    if field.column is None:
+        raise TypeError(f"{field} has no column")
+    return field.column
 
 
 def _slot(field: models.Field) -> str:
@@ -25,7 +40,7 @@ def _slot(field: models.Field) -> str:
     return f"CAST(%s AS {field.db_type(connection)})" if connection.vendor == "postgresql" else "%s"
 
 
-def _update_from_values(model: type[models.Model], assignments: str, row: str, rows: int, params: list[object]) -> None:
+def _update_from_values(model: type[models.Model], assignments: str, row: str, rows: int, params: list[Any]) -> None:
     """UPDATE the model's table SET `assignments` FROM `rows` copies of the VALUES `row`, joined on
     the primary key (the first VALUES column, `v.column1`)."""
     quote = connection.ops.quote_name
@@ -33,7 +48,7 @@ def _update_from_values(model: type[models.Model], assignments: str, row: str, r
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
-            f"WHERE {table}.{quote(model._meta.pk.column)} = v.column1",
+            f"WHERE {table}.{quote(_column(model._meta.pk))} = v.column1",
             params,
         )
 
@@ -43,14 +58,14 @@ def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     if not objs:
         return
     model = type(objs[0])
-    columns = [model._meta.get_field(name) for name in fields]
+    columns = [_field(model, name) for name in fields]
     row = "(" + ", ".join(_slot(field) for field in [model._meta.pk, *columns]) + ")"
-    params: list[object] = []
+    params: list[Any] = []
     for obj in objs:
         params.append(obj.pk)
         params += [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = v.column{i}" for i, field in enumerate(columns, start=2))
+    assignments = ", ".join(f"{quote(_column(field))} = v.column{i}" for i, field in enumerate(columns, start=2))
     _update_from_values(model, assignments, row, len(objs), params)
 
 
@@ -62,7 +77,7 @@ def add_report_counts(model: type[models.Model], counts: dict[int, int], **set_t
     quote = connection.ops.quote_name
     assignments = "report_count = report_count + v.column2" + "".join(f", {quote(column)} = %s" for column in set_to)
     # The SET clause comes before VALUES in the statement, so its parameters come first.
-    params: list[object] = [connection.ops.adapt_datetimefield_value(value) for value in set_to.values()]
+    params: list[Any] = [connection.ops.adapt_datetimefield_value(value) for value in set_to.values()]
     params += itertools.chain.from_iterable(sorted(counts.items()))
     _update_from_values(model, assignments, "(%s, %s)", len(counts), params)
 
@@ -81,9 +96,9 @@ def insert_unless_conflicting(obj: models.Model) -> bool:
     if key not in _INSERT_SQL:
         quote = connection.ops.quote_name
         _INSERT_SQL[key] = (
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING "
-            f"RETURNING {quote(model._meta.pk.column)}"
+            f"RETURNING {quote(_column(model._meta.pk))}"
         )
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     with connection.cursor() as cursor:

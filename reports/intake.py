@@ -115,6 +115,7 @@ class _RawKeepingMessage(AnymailInboundMessage):
     @classmethod
     def parse_raw_mime_bytes(cls, b: bytes) -> AnymailInboundMessage:
         message = BytesParser(cls, policy=policy.default).parsebytes(header_block(b), headersonly=True)
+        assert isinstance(message, cls)  # BytesParser builds the class it is given
         message.set_payload("")  # never read: the bytes below are what gets stored
         message.raw_mime = b
         return message

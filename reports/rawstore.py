@@ -7,6 +7,7 @@ import secrets
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db.models.fields.files import FieldFile
 
 
 def store_blob(prefix: str, sha256: str, data: bytes, suffix: str = "") -> str:
@@ -69,3 +70,11 @@ def read_blob(name: str, limit: int = -1) -> bytes:
     """The stored bytes, or only their first `limit` bytes."""
     with default_storage.open(name, "rb") as handle:
         return handle.read(limit)
+
+
+def read_stored(file: FieldFile, limit: int = -1) -> bytes:
+    """The bytes of a stored file field (raw mail, an attachment), or only their first `limit`
+    bytes. A field without a stored file is a broken row: FileNotFoundError, never "None" as a name."""
+    if not file.name:
+        raise FileNotFoundError(f"{file.instance!r} has no stored {file.field.name}")
+    return read_blob(file.name, limit)

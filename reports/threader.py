@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -189,11 +190,10 @@ class _Batch:
                 entity_id__in=[e.pk for e in self.entities.values()], case__status__in=Case.OPEN_STATUSES
             ).values_list("entity_id", "case_id")
         )
-        # Still all ids here: only threading puts in-batch Case objects into these maps.
         wanted = {case_id for _, case_id in links}
         wanted |= {case_id for _, case_id in self.ours.values()}
-        wanted |= {case_id for by_reporter in self.theirs.values() for case_id in by_reporter.values()}
-        wanted |= set(self.case_of_body.values())
+        wanted |= _ids(case for by_reporter in self.theirs.values() for case in by_reporter.values())
+        wanted |= _ids(self.case_of_body.values())
         for case in Case.objects.filter(pk__in=wanted):
             self._adopt(case)
         for entity_id, case_id in links:
@@ -501,9 +501,13 @@ class _Batch:
         for report, *_ in self.reports:
             if report.kind != Report.Kind.AUTOMATIC:
                 # Moderation listens (acknowledgements); reports never imports moderation.
-                transaction.on_commit(
-                    lambda report=report: report_created.send(sender=Report, report=report), robust=True
-                )
+                transaction.on_commit(partial(report_created.send, sender=Report, report=report), robust=True)
+
+
+def _ids(cases: Iterable[int | Case]) -> set[int]:
+    """The case ids among `cases`; the maps that hold them get in-batch Case objects only once
+    threading starts, so before it these are all of them."""
+    return {case for case in cases if isinstance(case, int)}
 
 
 def _attachment(report: Report, part: ParsedAttachment) -> Attachment:

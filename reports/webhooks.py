@@ -59,14 +59,15 @@ def _form_data(request: HttpRequest, body: bytes) -> tuple[QueryDict, MultiValue
     (the stdlib's recurses into nested multiparts, and this runs before anymail checks the
     caller's credentials). The number of parts is capped like Django's own parser caps it.
     """
-    boundary = request.content_params.get("boundary", "")
+    boundary = (request.content_params or {}).get("boundary", "")
     if not boundary:
         raise _BadForm("multipart/form-data without a boundary")
     parts = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1", "replace"))
     limit = (settings.DATA_UPLOAD_MAX_NUMBER_FIELDS or 1000) + (settings.DATA_UPLOAD_MAX_NUMBER_FILES or 100)
     if len(parts) > limit + 2:
         raise _BadForm(f"more than {limit} form parts")
-    post, files = QueryDict(mutable=True), MultiValueDict()
+    post = QueryDict(mutable=True)
+    files: MultiValueDict[str, SimpleUploadedFile] = MultiValueDict()
     # parts[0] is the preamble; the part after the closing delimiter starts with "--".
     for part in parts[1:]:
         if part.startswith(b"--"):

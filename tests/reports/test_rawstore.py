@@ -9,6 +9,8 @@ import pytest
 from django.core.files.storage import default_storage
 
 from reports import rawstore
+from reports.models import InboundMessage
+from tests.mail import build_mail
 
 
 def _digest(data: bytes) -> str:
@@ -55,3 +57,12 @@ def test_file_and_directory_modes_follow_the_storage_settings(settings):
     path = default_storage.path(name)
     assert os.stat(path).st_mode & 0o777 == 0o640
     assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o750
+
+
+def test_a_stored_field_reads_its_bytes_and_an_empty_one_is_an_error(ingest) -> None:
+    raw = build_mail()
+    message = ingest(raw)
+    assert rawstore.read_stored(message.raw) == raw
+    assert rawstore.read_stored(message.raw, 4) == raw[:4]
+    with pytest.raises(FileNotFoundError, match="has no stored raw"):
+        rawstore.read_stored(InboundMessage().raw)
