@@ -39,7 +39,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from reports.actions import do_process_inbound, do_store_inbound
 from reports.entities import canonicalize, extract_entities
-from reports.models import Case, Entity, InboundMessage, Report, ReportEntity
+from reports.models import Case, Entity, InboundMessage, Report, ReportEntity, Reporter
 from reports.queries import LISTED_ENTITY_FIELDS, QueueFilters, case_list, entity_url, normalise_reference
 from reports.rawstore import read_stored
 
@@ -194,6 +194,15 @@ def no_control_characters(value: str) -> None:
         raise serializers.ValidationError("Control characters and line breaks are not allowed here.")
 
 
+class ListFromContext(serializers.ListSerializer):
+    """A list the view computed and passed in the serializer's context under this field's name,
+    such as the newest N of a relation by one indexed LIMIT query (a sliced prefetch would number
+    every row of a storm case), instead of an attribute stuck onto the model instance."""
+
+    def get_attribute(self, instance: object) -> object:
+        return self.context[self.field_name]
+
+
 class EntitySummarySerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     url = serializers.CharField()
@@ -231,8 +240,8 @@ class EntityLookupApi(APIView):
         report_count = serializers.IntegerField()
         first_seen = serializers.DateTimeField()
         last_seen = serializers.DateTimeField()
-        cases = CaseSummarySerializer(
-            source="newest_cases", many=True, help_text=f"The newest {MAX_CASES_SHOWN} cases naming it."
+        cases = ListFromContext(
+            child=CaseSummarySerializer(), help_text=f"The newest {MAX_CASES_SHOWN} cases naming it."
         )
 
     @extend_schema(
@@ -251,8 +260,7 @@ class EntityLookupApi(APIView):
         if entity is None:
             raise exceptions.NotFound(f"No report has named {url}.")
         newest = entity.cases.order_by("-created_at", "-id").only("reference", "status")[:MAX_CASES_SHOWN]
-        entity.newest_cases = newest  # type: ignore[attr-defined]  # read by OutputSerializer
-        return Response(self.OutputSerializer(entity).data)
+        return Response(self.OutputSerializer(entity, context={"cases": newest}).data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,8 +338,8 @@ class CaseDetailApi(APIView):
         report_count = serializers.IntegerField()
         merged_into = serializers.CharField(source="merged_into.reference", allow_null=True, default=None)
         entities = EntitySummarySerializer(many=True)
-        reports = ReportSummarySerializer(
-            source="newest_reports", many=True, help_text=f"The newest {MAX_REPORTS_SHOWN} reports; see report_count."
+        reports = ListFromContext(
+            child=ReportSummarySerializer(), help_text=f"The newest {MAX_REPORTS_SHOWN} reports; see report_count."
         )
 
     @extend_schema(
@@ -349,12 +357,12 @@ class CaseDetailApi(APIView):
         )
         if case is None:
             raise exceptions.NotFound(f"No case {reference}.")
-        case.newest_reports = (  # type: ignore[attr-defined]  # read by OutputSerializer
+        newest = (
             Report.objects.filter(case=case)
             .order_by("-received_at", "-id")
             .only("public_id", "kind", "received_at", "language", "subject")[:MAX_REPORTS_SHOWN]
         )
-        return Response(self.OutputSerializer(case).data)
+        return Response(self.OutputSerializer(case, context={"reports": newest}).data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +377,10 @@ class ReportDetailApi(APIView):
             email = serializers.CharField()
             name = serializers.CharField(source="display_name")
             trusted = serializers.BooleanField()
+
+            def get_attribute(self, instance: Report) -> Reporter | None:
+                # Personal data: only where the view says so (staff sessions), never by default.
+                return instance.reporter if self.context.get("show_reporter") else None
 
         class NamedEntitySerializer(serializers.Serializer):
             id = serializers.UUIDField(source="entity.public_id")
@@ -398,7 +410,6 @@ class ReportDetailApi(APIView):
             help_text="A receiver the desk trusts (ABUSEDESK_AUTHSERV_IDS) reported DMARC pass for the From address."
         )
         reporter = ReporterSerializer(
-            source="visible_reporter",
             allow_null=True,
             help_text="Only for staff signed in with a session; always null for API keys.",
         )
@@ -424,9 +435,8 @@ class ReportDetailApi(APIView):
         )
         if report is None:
             raise exceptions.NotFound("No such report.")
-        # Read by OutputSerializer: the reporter is personal data, for staff sessions only.
-        report.visible_reporter = report.reporter if is_staff_session(request) else None  # type: ignore[attr-defined]
-        return Response(self.OutputSerializer(report).data)
+        context = {"show_reporter": is_staff_session(request)}
+        return Response(self.OutputSerializer(report, context=context).data)
 
 
 class IdempotencyKeyReused(exceptions.APIException):

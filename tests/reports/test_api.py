@@ -238,6 +238,19 @@ def test_case_detail_shows_entities_and_reports(reader: Client, case: Case) -> N
     ]
 
 
+def test_case_detail_lists_the_newest_reports_first_up_to_its_limit(
+    reader: Client, ingest: Callable[..., InboundMessage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = [
+        ingest(build_mail(CHANNEL, message_id=f"<{n}@example.org>", sender=f"r{n}@example.org")).report
+        for n in range(3)
+    ]
+    monkeypatch.setattr("reports.api.MAX_REPORTS_SHOWN", 2)
+    body = reader.get(f"/api/v1/cases/{reports[0].case.reference}/").json()
+    assert body["report_count"] == 3
+    assert [r["id"] for r in body["reports"]] == [str(reports[2].public_id), str(reports[1].public_id)]
+
+
 def test_case_detail_takes_the_reference_in_any_letter_case(reader: Client, case: Case) -> None:
     assert reader.get(f"/api/v1/cases/{case.reference.lower()}/").json()["reference"] == case.reference
 
