@@ -1,5 +1,6 @@
 # Two commands matter: `make run` (the desk with demo data) and `make test` (the whole suite).
 # Both build .venv from a Python >= 3.12 found on this machine; `make PYTHON=/path/to/python` overrides.
+# `make lint` (ruff) and `make typecheck` (mypy) run first in .ci/run and must stay clean.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
