@@ -27,7 +27,6 @@ attempts and their outcomes are machine events, recorded as WebhookAttempt rows.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 import urllib.parse
@@ -48,8 +47,6 @@ from moderation.audit import record
 from moderation.integrations.outbound import Outcome, post_json, retry_delay
 from moderation.models import AuditAction, BlocklistChange, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from reports.models import Entity
-
-logger = logging.getLogger(__name__)
 
 EVENTS: dict[str, str] = {
     BlocklistChange.Kind.BLOCK: WebhookEndpoint.Event.BLOCKED.value,
@@ -108,7 +105,7 @@ def event_payload(change: BlocklistChange) -> EventPayload:
 
 
 def retry_window() -> timedelta:
-    return timedelta(hours=int(getattr(settings, "ABUSEDESK_WEBHOOK_RETRY_HOURS", 24)))
+    return timedelta(hours=settings.ABUSEDESK_WEBHOOK_RETRY_HOURS)
 
 
 def subscribed_kinds(endpoint: WebhookEndpoint) -> list[str]:

@@ -70,10 +70,6 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _allow_private() -> bool:
-    return bool(getattr(settings, "ABUSEDESK_WEBHOOK_ALLOW_PRIVATE", False))
-
-
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.partition("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -88,7 +84,7 @@ def resolve_receiver(host: str, port: int) -> list[str]:
     except socket.gaierror as exc:
         raise RefusedURL(f"{host} does not resolve: {exc}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not _allow_private():
+    if not settings.ABUSEDESK_WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
             if not is_public(address):
                 raise RefusedURL(f"{host} resolves to {address}, which is not a public address")

@@ -40,7 +40,7 @@ def maybe_acknowledge(report: Report) -> Reply | None:
     """
     # Checked before the transaction: intake calls this for every new report, and an empty
     # transaction still costs two round trips.
-    if not getattr(settings, "ABUSEDESK_ACKNOWLEDGE", False):
+    if not settings.ABUSEDESK_ACKNOWLEDGE:
         return None
     return _acknowledge(report)
 
@@ -54,7 +54,7 @@ def _acknowledge(report: Report) -> Reply | None:
     reporter = Reporter.objects.select_for_update().get(pk=report.reporter_id)
     if skip_reason(reporter):
         return None
-    since = timezone.now() - timedelta(hours=int(getattr(settings, "ABUSEDESK_ACK_PERIOD_HOURS", 24)))
+    since = timezone.now() - timedelta(hours=settings.ABUSEDESK_ACK_PERIOD_HOURS)
     if Reply.objects.filter(reporter=reporter, automatic=True, created_at__gte=since).exists():
         return None
     template = _ack_template(report.language or reporter.language)

@@ -41,7 +41,7 @@ MAX_REFERENCES = 10
 
 
 def _max_attempts() -> int:
-    return int(getattr(settings, "ABUSEDESK_REPLY_MAX_ATTEMPTS", 5))
+    return settings.ABUSEDESK_REPLY_MAX_ATTEMPTS
 
 
 def _is_own_address(address: str) -> bool:
