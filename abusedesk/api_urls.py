@@ -1,4 +1,4 @@
-"""/api/v1/: the REST API (reports/api.py, moderation/api.py), its OpenAPI schema and docs page."""
+"""/api/v1/: the REST API (reports/api.py, moderation/integrations/api.py), its OpenAPI schema and docs page."""
 
 from __future__ import annotations
 
