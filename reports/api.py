@@ -1,9 +1,9 @@
 """The REST API over intake's data: cases, reports, entity look-up, and filing a report.
 
-Also the ground floor the whole /api/v1/ shares (moderation/integrations/api.py builds on it): the error shape,
-cursor pages and schema naming. Authentication, scopes and throttling come from settings
-(moderation/integrations/apikeys.py); a view here only names its scope in `required_scope`, so reports never
-imports moderation.
+Also the ground floor the whole /api/v1/ shares (moderation/integrations/api.py builds on it):
+the error shape, cursor pages and schema naming. Authentication, scopes and throttling come from
+settings (moderation/integrations/apikeys.py); a view here only names its scope in
+`required_scope`, so reports never imports moderation.
 
 Personal data: a reporter's address and name are shown only to staff signed in with a session
 (the browsable API), never to API keys, which serve the platform's systems.
