@@ -344,6 +344,8 @@ LOGGING = {
 
 # Per-message processing budget (SECURITY rule 7) and the header our own mail carries.
 ABUSEDESK_PROCESS_SECONDS = envint("ABUSEDESK_PROCESS_SECONDS", 10)
+# Wall-clock budget for decoding one message's images into PDQ hashes, all of them together.
+ABUSEDESK_MEDIA_HASH_SECONDS = envint("ABUSEDESK_MEDIA_HASH_SECONDS", 5)
 ABUSEDESK_LOOP_MARKER = os.environ.get("ABUSEDESK_LOOP_MARKER", ABUSEDESK_ADDRESS)
 
 # Replies to reporters. Acknowledgements of receipt are off unless enabled, and go to one

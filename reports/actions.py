@@ -23,6 +23,7 @@ from django.utils import timezone
 from reports import entities as entity_rules
 from reports.bulksql import insert_unless_conflicting
 from reports.language import detect_language
+from reports.mediahash import hash_message_media
 from reports.mime import ParsedMail, parse_message
 from reports.mimeparts import header_block
 from reports.models import Case, InboundMessage, OutboundMessageId, Reporter
@@ -264,6 +265,11 @@ def _parse(message: InboundMessage) -> ParsedInbound:
             f"parsing took longer than {settings.ABUSEDESK_PROCESS_SECONDS:g} s; only the header block was read, "
             "the raw mail is kept",
         )
+    # After the parse and outside its budget, with a budget of its own: an image too slow to
+    # decode costs its hash, not the whole report.
+    hashes = hash_message_media((part.content, part.sniffed_type) for part in parsed.attachments)
+    for part, media in zip(parsed.attachments, hashes, strict=True):
+        part.media = media
     return ParsedInbound(message.pk, parsed, mentions, language)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from reports.htmltext import html_to_text
 from reports.mimeparts import (
@@ -31,6 +32,9 @@ from reports.mimeparts import (
     sanitize_filename,
     sniff_type,
 )
+
+if TYPE_CHECKING:
+    from reports.mediahash import MediaHashes
 
 # Parsing of untrusted inbound mail into plain data (SECURITY.md 3.1-3.3).
 #
@@ -84,6 +88,8 @@ class ParsedAttachment:
     is_inline: bool = False
     opaque_reason: str | None = None
     content_id: str = ""
+    # MD5 and PDQ, set by processing after the parse (reports.mediahash); None until then.
+    media: MediaHashes | None = None
 
 
 @dataclass

@@ -251,6 +251,17 @@ class ReportEntity(models.Model):
 class Attachment(models.Model):
     """A file of a report; never executed, never extracted, served only as a download."""
 
+    class PdqState(models.TextChoices):
+        """Whether the file has a perceptual hash, and if not, why (reports/mediahash.py)."""
+
+        PENDING = "pending", _("not hashed yet")
+        HASHED = "hashed", _("hashed")
+        NOT_IMAGE = "not_image", _("not a raster image")
+        VIDEO = "video", _("video, matched exactly only")
+        UNDECODABLE = "undecodable", _("image could not be decoded")
+        OVERSIZED = "oversized", _("image over the pixel cap")
+        TOO_SLOW = "too_slow", _("image over the time budget")
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="attachments")
     filename = models.CharField(max_length=255)
@@ -260,6 +271,13 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     file = models.FileField(upload_to="attachments/", max_length=255)
     is_inline = models.BooleanField(default=False)
+    # Known-content hashes, filled while the mail is processed; "" and pending for files stored
+    # before hashing existed, until `manage.py hash_attachments` runs.
+    md5 = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    pdq = models.CharField(max_length=64, blank=True, default="", help_text=_("PDQ hash, 64 hex digits."))
+    pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
+    pdq_state = models.CharField(max_length=12, choices=PdqState.choices, default=PdqState.PENDING, db_index=True)
+    pdq_note = models.CharField(max_length=300, blank=True, default="", help_text=_("Why there is no PDQ hash."))
 
     def __str__(self) -> str:
         return self.filename

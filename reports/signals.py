@@ -6,3 +6,7 @@ from django.dispatch import Signal
 
 #: Sent once a new Report is committed (send it from transaction.on_commit). Args: report.
 report_created = Signal()
+
+#: Sent after commit when attachments stored before hashing existed got their hashes
+#: (`manage.py hash_attachments`). Args: attachment_ids (list of int).
+attachments_hashed = Signal()

@@ -27,6 +27,7 @@ from django.utils import timezone
 from reports.authn import from_verified
 from reports.bulksql import add_report_counts, update_rows
 from reports.entities import EntityMention
+from reports.mediahash import apply_hashes
 from reports.mime import ParsedAttachment, ParsedMail
 from reports.models import (
     Attachment,
@@ -511,7 +512,7 @@ def _ids(cases: Iterable[int | Case]) -> set[int]:
 
 
 def _attachment(report: Report, part: ParsedAttachment) -> Attachment:
-    return Attachment(
+    attachment = Attachment(
         report=report,
         filename=part.filename[:255],
         declared_type=part.declared_type[:255],
@@ -521,6 +522,9 @@ def _attachment(report: Report, part: ParsedAttachment) -> Attachment:
         file=store_blob("attachments", part.sha256, part.content),
         is_inline=part.is_inline,
     )
+    if part.media is not None:  # else pending, for `manage.py hash_attachments`
+        apply_hashes(attachment, part.media)
+    return attachment
 
 
 @transaction.atomic
