@@ -64,6 +64,7 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
 # Staff (Django's user admin, replaced), enforcement webhooks and django-q2's models (read-only)
 # live in their own modules; importing them here registers them with the admin site.
 from moderation.integrations import admin as integrations_admin  # noqa: E402, F401
+from moderation.known_content import admin as known_content_admin  # noqa: E402, F401
 from moderation.staff import admin as staff_admin  # noqa: E402, F401
 from moderation.staff import tasks_admin  # noqa: E402, F401
 

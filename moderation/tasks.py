@@ -40,3 +40,24 @@ def anchor_audit() -> int:
     """Every 5 minutes: write the audit log's count and head hash to each configured place outside
     the database; raises (a failed task) when any place could not be written."""
     return write_current_anchor()
+
+
+def match_known_content(report_id: int) -> int:
+    """Match a new report's attachments against the hash banks; the number of new matches."""
+    from moderation.known_content.matching import match_report
+
+    return match_report(report_id)
+
+
+def match_hashed_attachments(attachment_ids: list[int]) -> int:
+    """Match attachments that `manage.py hash_attachments` hashed after they were stored."""
+    from moderation.known_content.matching import match_attachments
+
+    return match_attachments(attachment_ids)
+
+
+def rematch_known_content(bank_id: int) -> int:
+    """After a bank's hashes changed: match every open case's attachments against that bank."""
+    from moderation.known_content.matching import rematch_open_cases
+
+    return rematch_open_cases(bank_id)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from moderation.views import audit, auth, case, entity, queue
+from moderation.views import audit, auth, case, entity, known_content, queue
 
 app_name = "moderation"
 
@@ -27,6 +27,8 @@ urlpatterns = [
     path("cases/<str:reference>/entities/<uuid:entity_id>/split/", case.entity_split, name="entity-split"),
     path("cases/<str:reference>/reports/<uuid:report_id>/move/", case.report_move, name="report-move"),
     path("cases/<str:reference>/reports/<uuid:report_id>/raw/", case.report_raw, name="report-raw"),
+    path("cases/<str:reference>/known-content/", known_content.known_content_panel, name="known-content"),
+    path("cases/<str:reference>/known-content/add/", known_content.known_content_add, name="known-content-add"),
     path("attachments/<uuid:attachment_id>/", case.attachment_download, name="attachment-download"),
     path("attachments/<uuid:attachment_id>/thumbnail/", case.attachment_thumbnail, name="attachment-thumbnail"),
     path("entities/<uuid:entity_id>/", entity.entity_detail, name="entity-detail"),

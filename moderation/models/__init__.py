@@ -5,6 +5,7 @@ from __future__ import annotations
 from moderation.models.audit import AuditAction, AuditEntry
 from moderation.models.decisions import BlocklistChange, Decision, DeclineReason, PolicyCategory
 from moderation.models.integrations import ApiKey, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from moderation.models.known_content import BankedHash, HashBank, HashKind, KnownContentMatch
 from moderation.models.notes import Note
 from moderation.models.replies import Reply, ReplyTemplate
 
@@ -12,9 +13,13 @@ __all__ = [
     "ApiKey",
     "AuditAction",
     "AuditEntry",
+    "BankedHash",
     "BlocklistChange",
     "Decision",
     "DeclineReason",
+    "HashBank",
+    "HashKind",
+    "KnownContentMatch",
     "Note",
     "PolicyCategory",
     "Reply",

@@ -35,6 +35,10 @@ class AuditAction(models.TextChoices):
     WEBHOOK_ENDPOINT_SAVED = "webhook.endpoint_saved", _("webhook endpoint saved")
     WEBHOOK_REDELIVERED = "webhook.redelivered", _("webhook event redelivered")
     REPORTER_FLAGS_CHANGED = "reporter.flags_changed", _("reporter marked trusted or muted")
+    HASH_BANK_SAVED = "known_content.bank_saved", _("hash bank saved")
+    HASHES_IMPORTED = "known_content.imported", _("hash list imported")
+    CASE_MEDIA_BANKED = "known_content.media_banked", _("case media added to a hash bank")
+    KNOWN_CONTENT_MATCHED = "known_content.matched", _("known content matched (automated detection)")
 
 
 class AuditEntry(models.Model):

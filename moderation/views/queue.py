@@ -24,6 +24,7 @@ from moderation.actions import (
     do_decline_case,
 )
 from moderation.forms import BulkForm, QueueFilterForm
+from moderation.known_content.queries import tags_by_case
 from moderation.views import (
     AuthenticatedHttpRequest,
     actor_of,
@@ -85,6 +86,7 @@ def _results_context(
         "first_query": query.urlencode(),
         "current_query": params.urlencode(),
         "bulk_form": BulkForm(),
+        "known_content_tags": tags_by_case(case.pk for case in page),
     }
 
 
