@@ -45,7 +45,7 @@ class PdqIndex:
             column = np.ascontiguousarray(chunks[:, k])
             self.order.append(np.argsort(column, kind="stable").astype(np.int32))
             counts = np.bincount(column, minlength=_VALUES)
-            self.offsets.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
+            self.offsets.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
 
     def __len__(self) -> int:
         return len(self.ids)
