@@ -79,7 +79,9 @@ def _pdq_of_image(content: bytes) -> tuple[str, str, int | None, str]:
                 )
             image.thumbnail(WORKING_SIZE)
             rgb = numpy.asarray(image.convert("RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
+    except Image.DecompressionBombError as exc:
+        return State.OVERSIZED, "", None, str(exc)[:300]
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         return State.UNDECODABLE, "", None, f"{type(exc).__name__}: {exc}"[:300]
     bits, quality = pdqhash.compute(rgb)
     return State.HASHED, pdq_hex(bits), int(quality), ""

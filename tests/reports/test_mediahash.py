@@ -125,3 +125,11 @@ def test_hash_attachments_hashes_what_was_stored_before_hashing_existed(
     assert (image.md5, image.pdq_state, image.pdq_quality) == (hashlib.md5(png).hexdigest(), State.HASHED, 100)
     call_command("hash_attachments")
     assert "hashed 0 attachment(s): nothing pending" in capsys.readouterr().out
+
+
+def test_a_decompression_bomb_is_recorded_as_oversized(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow refuses images over twice its MAX_IMAGE_PIXELS before decoding anything.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    media = mediahash.hash_media(encoded(photo(1)), "image/png", seconds=5)
+    assert (media.pdq_state, media.pdq) == (State.OVERSIZED, "")
+    assert "decompression bomb" in media.pdq_note
