@@ -27,7 +27,6 @@ urlpatterns = [
     path("cases/<str:reference>/entities/<uuid:entity_id>/split/", case.entity_split, name="entity-split"),
     path("cases/<str:reference>/reports/<uuid:report_id>/move/", case.report_move, name="report-move"),
     path("cases/<str:reference>/reports/<uuid:report_id>/raw/", case.report_raw, name="report-raw"),
-    path("cases/<str:reference>/known-content/", known_content.known_content_panel, name="known-content"),
     path("cases/<str:reference>/known-content/add/", known_content.known_content_add, name="known-content-add"),
     path("attachments/<uuid:attachment_id>/", case.attachment_download, name="attachment-download"),
     path("attachments/<uuid:attachment_id>/thumbnail/", case.attachment_thumbnail, name="attachment-thumbnail"),

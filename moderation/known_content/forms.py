@@ -39,6 +39,13 @@ class HashListUploadForm(forms.Form):
 
 class AddToBankForm(forms.Form):
     bank = forms.ModelChoiceField(
-        label=_("Bank"), queryset=HashBank.objects.filter(active=True), empty_label=_("choose a bank…")
+        label=_("Add this blocked case's images and videos to"),
+        queryset=HashBank.objects.filter(active=True),
+        empty_label=_("choose a bank…"),
     )
-    label = forms.CharField(label=_("Label"), max_length=200)
+    label = forms.CharField(label=_("with the label"), max_length=200)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # Ids of their own on a page full of forms.
+        kwargs.setdefault("auto_id", "bank-%s")
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -3,9 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from moderation.known_content.actions import case_is_blocked
+from moderation.known_content.forms import AddToBankForm
 from moderation.models import KnownContentMatch
-from reports.models import Case
+from reports.models import Attachment, Case
+
+
+@dataclass(frozen=True)
+class KnownContentPanel:
+    """What the case page's known-content panel shows: the add-to-bank form only for a lead on a
+    blocked case (None elsewhere)."""
+
+    matches: list[KnownContentMatch]
+    unhashed: list[Attachment]
+    form: AddToBankForm | None
+
+
+def panel(case: Case, *, lead: bool, form: AddToBankForm | None = None) -> KnownContentPanel:
+    """The case's matches and its images and videos without a PDQ hash (with why); `form` is a
+    submitted form coming back with its errors."""
+    unhashed = list(
+        Attachment.objects.filter(report__case=case)
+        .exclude(pdq_state__in=[Attachment.PdqState.HASHED, Attachment.PdqState.NOT_IMAGE])
+        .order_by("pk")
+    )
+    if form is None and lead and case_is_blocked(case):
+        form = AddToBankForm()
+    return KnownContentPanel(case_matches(case), unhashed, form)
 
 
 def case_matches(case: Case) -> list[KnownContentMatch]:

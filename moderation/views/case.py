@@ -44,6 +44,7 @@ from moderation.forms import (
     StatusForm,
     UnblockForm,
 )
+from moderation.known_content import queries as known_content
 from moderation.models import AuditEntry, Decision, ReplyTemplate
 from moderation.replies.outbound import do_queue_replies
 from moderation.replies.templates import render_template_preview
@@ -227,9 +228,14 @@ def _audit_context(page: _Page) -> dict[str, Any]:
     return {**_common(page), "audit": entries}
 
 
+def _known_content_context(page: _Page) -> dict[str, Any]:
+    return {**_common(page), "known": known_content.panel(page.case, lead=page.can.lead)}
+
+
 FRAGMENTS: dict[str, Callable[[_Page], dict[str, Any]]] = {
     "case-header": _header_context,
     "entities-panel": _entities_context,
+    "known-content": _known_content_context,
     "timeline": _timeline_context,
     "decision-panel": _decision_context,
     "reply-composer": _reply_context,

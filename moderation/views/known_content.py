@@ -1,5 +1,5 @@
-"""The case page's known-content panel: matches against hash banks, and a lead's button that adds
-a blocked case's media to a bank. Its own fragment, included in the case page."""
+"""A lead's button on the case page that adds a blocked case's media to a bank; it re-renders the
+known-content fragment (moderation/views/case.py builds it for the page)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,16 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from moderation.known_content.actions import do_add_case_media_to_bank
 from moderation.known_content.forms import AddToBankForm
-from moderation.views import AuthenticatedHttpRequest, actor_of, require_lead, require_viewer
+from moderation.known_content.queries import panel
+from moderation.views import AuthenticatedHttpRequest, actor_of, require_lead
 from reports.models import Case
 
 TEMPLATE = "moderation/includes/known_content.html"
-
-
-@require_GET
-@login_required
-def known_content_panel(request: AuthenticatedHttpRequest, reference: str) -> HttpResponse:
-    can = require_viewer(request)
-    case = get_object_or_404(Case, reference=reference)
-    return render(request, TEMPLATE, {"case": case, "can": can})
 
 
 @require_POST
@@ -49,7 +42,8 @@ def known_content_add(request: AuthenticatedHttpRequest, reference: str) -> Http
         else:
             messages.error(request, _("Not added to a bank: %(errors)s") % {"errors": form.errors.as_text()})
         return redirect("moderation:case-detail", reference=case.reference)
-    context = {"case": case, "can": can, "added": added, "add_to_bank_form": form if added is None else None}
+    known = panel(case, lead=can.lead, form=form if added is None else None)
+    context = {"case": case, "can": can, "added": added, "known": known}
     response = render(request, TEMPLATE, context)
     if added:
         trigger_client_event(response, "audit-changed")

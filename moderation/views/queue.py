@@ -56,10 +56,12 @@ def _filters(form: QueueFilterForm, request: AuthenticatedHttpRequest) -> querie
 
 @dataclass(frozen=True, slots=True)
 class QueueRow:
-    """One case in the queue's table, with the distinct languages of its reports."""
+    """One case in the queue's table, with the distinct languages of its reports and its
+    known-content tags ("bank: label")."""
 
     case: Case
     languages: list[str]
+    known_content_tags: list[str]
 
 
 def _results_context(
@@ -73,20 +75,20 @@ def _results_context(
     page = list(queries.cases_for_queue(filters, after=after)[: page_size + 1])
     has_next, page = len(page) > page_size, page[:page_size]
     languages = queries.languages_by_case(case.pk for case in page)
+    tags = tags_by_case(case.pk for case in page)
     query = params.copy()
     query.pop("after", None)
     next_query = query.copy()
     if has_next:
         next_query["after"] = queries.encode_cursor(page[-1], filters.sort)
     return {
-        "cases": [QueueRow(case, languages.get(case.pk, [])) for case in page],
+        "cases": [QueueRow(case, languages.get(case.pk, []), tags.get(case.pk, [])) for case in page],
         "has_next": has_next,
         "is_first_page": after is None,
         "next_query": next_query.urlencode(),
         "first_query": query.urlencode(),
         "current_query": params.urlencode(),
         "bulk_form": BulkForm(),
-        "known_content_tags": tags_by_case(case.pk for case in page),
     }
 
 

@@ -66,7 +66,7 @@ def test_a_lead_sees_a_hash_match_blocks_the_channel_and_banks_its_media(
 
     block = page.locator("form.block-form")
     block.locator("select[name=category]").select_option("terrorism")
-    block.locator("input[name=statement]").fill("Posts IS execution videos.")
+    block.locator("[name=statement]").fill("Posts IS execution videos.")
     block.get_by_role("button", name="Block").click()
     # The panel reloads on case-changed and offers the lead the bank.
     form = panel.locator("form")

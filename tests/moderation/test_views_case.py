@@ -146,8 +146,8 @@ def test_every_control_on_the_case_page_has_its_own_label_and_id(
     do_block_entity(blocked, category="spam", statement="Spam.", actor=Actor(lead), case=two_entity_case)
     page = _controls(as_lead.get(_url(two_entity_case)).content.decode())
     # Header 3 (an actioned case has no status menu), block 2, unblock 1, move 1, decline 2,
-    # merge 1, reply 2, note 1.
-    assert len(page.controls) == 13
+    # merge 1, reply 2, note 1, add to a hash bank 2 (a lead on a blocked case).
+    assert len(page.controls) == 15
     assert len(page.ids) == len(set(page.ids))
     for control in page.controls:
         assert control.get("id") in page.label_targets, control
@@ -158,6 +158,8 @@ def test_each_fragment_reloads_on_the_event_that_names_its_data(as_moderator: Cl
     assert page.listeners == {
         "case-header": "case-changed",
         "entities-panel": "entities-changed",
+        # A block changes whether a lead may add the case's media to a hash bank.
+        "known-content": "case-changed",
         "timeline": "reports-changed",
         "decision-panel": "decisions-changed",
         "audit-trail": "audit-changed",

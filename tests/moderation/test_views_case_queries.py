@@ -47,6 +47,7 @@ def worked_case(make_case: Callable[..., Case], ingest: Callable[..., InboundMes
 FRAGMENT_GETS: dict[str, tuple[str, dict[str, str], int, str]] = {
     "case-header": ("", {"partial": "case-header"}, 5, '<section id="case-header"'),
     "entities-panel": ("", {"partial": "entities-panel"}, 6, '<section id="entities-panel"'),
+    "known-content": ("", {"partial": "known-content"}, 6, '<section id="known-content"'),
     "timeline": ("", {"partial": "timeline", "reports": "1"}, 7, '<section id="timeline"'),
     "decision-panel": ("", {"partial": "decision-panel"}, 5, '<section id="decision-panel"'),
     "reply-composer": ("", {"partial": "reply-composer"}, 8, '<section id="reply-composer"'),
@@ -69,11 +70,20 @@ def test_each_fragment_loads_only_what_it_shows(
 def test_the_whole_page_costs_its_fragments(
     as_moderator: Client, worked_case: Case, django_assert_num_queries: Any
 ) -> None:
-    # 4 + header 1, entities 2, timeline 3, decisions 1, composer 4, notes 1, audit trail 1.
-    with django_assert_num_queries(17):
+    # 4 + header 1, entities 2, known content 2, timeline 3, decisions 1, composer 4, notes 1,
+    # audit trail 1.
+    with django_assert_num_queries(19):
         response = as_moderator.get(f"/cases/{worked_case.reference}/")
     content = response.content.decode()
-    for fragment in ("case-header", "entities-panel", "timeline", "decision-panel", "reply-composer", "notes-panel"):
+    for fragment in (
+        "case-header",
+        "entities-panel",
+        "known-content",
+        "timeline",
+        "decision-panel",
+        "reply-composer",
+        "notes-panel",
+    ):
         assert f'<section id="{fragment}"' in content
     assert '<section id="audit-trail"' in content
 

@@ -91,13 +91,13 @@ def test_the_results_fragment_loads_nothing_for_the_filter_bar(
     """A search or a filter change re-renders the results only: the counts (a pass over every
     case) and the language menu belong to the full page."""
     _many_cases(make_case, 3)
-    # Session, user, roles; the page of cases, its entities, its languages.
-    with django_assert_num_queries(6):
+    # Session, user, roles; the page of cases, its entities, its languages, its known-content tags.
+    with django_assert_num_queries(7):
         response = as_moderator.get("/", {"q": "spam"}, headers=HTMX)
     assert response.content.decode().lstrip().startswith('<div id="queue-results"')
     assert "counts" not in response.context
     # The full page adds the counts and the language menu.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = as_moderator.get("/", {"q": "spam"})
     assert response.context["counts"]["open"] == 3
 

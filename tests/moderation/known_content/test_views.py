@@ -69,7 +69,7 @@ def test_the_queue_row_carries_the_bank_and_label(as_moderator: Client, matched_
 def test_the_panel_reloads_alone_for_viewers_and_not_for_strangers(
     as_auditor: Client, as_mallory: Client, matched_case: Case
 ) -> None:
-    url = f"/cases/{matched_case.reference}/known-content/"
+    url = f"/cases/{matched_case.reference}/?partial=known-content"
     response = as_auditor.get(url, headers=HTMX)
     assert response.content.decode().lstrip().startswith('<section id="known-content"')
     assert as_mallory.get(url).status_code == 403
