@@ -77,6 +77,7 @@ def do_store_inbound(
     provider_event_id: str = "",
     envelope_sender: str = "",
     envelope_recipient: str = "",
+    converted_from: str = "",
     enqueue: bool = True,
 ) -> StoreResult:
     """Store one delivery of raw mail, idempotently, and queue its processing after commit.
@@ -97,6 +98,7 @@ def do_store_inbound(
         provider_event_id=_storable(provider_event_id, 255),
         envelope_sender=_storable(envelope_sender, 320),
         envelope_recipient=_storable(envelope_recipient, 320),
+        converted_from=converted_from,
     )
     # One statement, no explicit transaction: the row commits as it is inserted, and a
     # redelivery (same bytes, or the same provider event) inserts nothing instead of failing,

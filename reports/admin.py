@@ -46,7 +46,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         "attempts",
         "message_id_collision",
     ]
-    list_filter = ["state", "source", "message_id_collision"]
+    list_filter = ["state", "source", "message_id_collision", "converted_from"]
     search_fields = ["message_id", "sha256", "envelope_sender", "provider_event_id"]
     date_hierarchy = "received_at"
     readonly_fields = ["download"]

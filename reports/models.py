@@ -28,6 +28,11 @@ class InboundMessage(models.Model):
     provider_event_id = models.CharField(max_length=255, blank=True, default="")
     envelope_sender = models.CharField(max_length=320, blank=True, default="")
     envelope_recipient = models.CharField(max_length=320, blank=True, default="")
+    # What was given was not MIME and `raw` is its conversion, which carries the original bytes
+    # as an attachment (reports.outlook).
+    converted_from = models.CharField(
+        max_length=32, blank=True, default="", help_text=_("outlook-msg when raw is a converted .msg file")
+    )
     # Filled by processing (not at storage time: nothing is parsed before the bytes are safe).
     message_id = models.CharField(max_length=998, blank=True, default="", db_index=True)
     content_sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
