@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -112,11 +113,34 @@ def _store(raw: bytes, sender: str, recipient: str) -> int:
     return result.message.pk
 
 
+class _LongLines:
+    """aiosmtpd answers "500 Line too long" to a DATA line over 1,000 bytes (RFC 5321's limit,
+    which real mail breaks: HTML-only 8-bit bodies, long headers); the webhook path accepts such
+    mail, so here the size limit alone bounds a line. aiosmtpd sizes its stream reader from
+    `line_length_limit` in __init__, so it is set before that runs; the reader buffers at most
+    this much of a line, as it buffers the message up to the size limit anyway."""
+
+    line_length_limit: int
+
+    def __init__(self, *args: Any, max_line: int, **kwargs: Any) -> None:
+        self.line_length_limit = max_line
+        super().__init__(*args, **kwargs)
+
+
+class IntakeSMTP(_LongLines, SMTP):
+    pass
+
+
+class IntakeLMTP(_LongLines, LMTP):
+    pass
+
+
 def server_factory(handler: IntakeHandler, *, lmtp: bool, max_bytes: int, hostname: str) -> SMTP:
     """One protocol instance per connection; `data_size_limit` gives both SIZE and the 552."""
-    server_class = LMTP if lmtp else SMTP
+    server_class = IntakeLMTP if lmtp else IntakeSMTP
     return server_class(
         handler,
+        max_line=max_bytes + len(b"\r\n"),
         data_size_limit=max_bytes,
         enable_SMTPUTF8=True,
         hostname=hostname,

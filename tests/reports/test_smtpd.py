@@ -230,3 +230,33 @@ def test_command_stops_cleanly_on_sigterm(tmp_path: Path):
     assert "SMTP listening on 127.0.0.1:" in ready
     assert process.returncode == 0, err.decode()
     assert out.decode().strip() == "smtpd: stopped"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("lmtp", [False, True], ids=["smtp", "lmtp"])
+def test_lines_longer_than_1000_bytes_are_accepted_up_to_the_size_limit(start_server, lmtp):
+    """aiosmtpd's default answers 500 "Line too long" to these: a permanent bounce for real mail."""
+    long_line = b"<p>" + b"x" * 8_000 + b" t.me/long_line_channel</p>\r\n"
+    raw = RAW.replace(b"\r\n\r\n", b"\r\nContent-Type: text/html\r\n\r\n", 1) + long_line
+    assert len(long_line) < MAX_BYTES < len(long_line) * 2
+    port = start_server(lmtp=lmtp)
+    client_class = smtplib.LMTP if lmtp else smtplib.SMTP
+    with client_class("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("client.example")
+        client.mail("reporter@example.org")
+        client.rcpt("abuse@abusedesk.localhost")
+        code, _ = client.data(raw)
+    assert code == 250
+    assert read_blob(InboundMessage.objects.get().raw.name) == raw
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_line_over_the_size_limit_is_refused(start_server):
+    with smtplib.SMTP("127.0.0.1", start_server(), timeout=10) as client:
+        client.ehlo("client.example")
+        client.mail("reporter@example.org")
+        client.rcpt("abuse@abusedesk.localhost")
+        code, answer = client.data(RAW + b"y" * (MAX_BYTES + 100) + b"\r\n")
+        assert (code, answer[:17]) == (500, b"Line too long (se")
+        assert client.noop()[0] == 250
+    assert not InboundMessage.objects.exists()
