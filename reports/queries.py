@@ -13,17 +13,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import reduce
 from operator import or_
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils.translation import gettext
+from django.db.models.functions import Left
 
 from reports.entities import canonicalize
 from reports.models import Case, Entity, Report, Reporter
 
-# The text search configuration of the report_case_search index (reports migration 0003).
+if TYPE_CHECKING:
+    from django.contrib.postgres.search import SearchVector
+
+# The text search configuration of the report_case_search index (reports migration 0008), and
+# how much of a report's text it covers: a tsvector may not exceed 1 MB.
 SEARCH_CONFIG = "english"
+SEARCH_TEXT_CHARS = 100_000
 # A search on PostgreSQL keeps the first this-many cases of each way to match (see _search_window),
 # so one page of search results holds at most SEARCH_WINDOW - 1 cases and still knows a next page.
 SEARCH_WINDOW = 101
@@ -73,12 +80,19 @@ class QueueFilters:
     entity: str = ""
 
 
-def _postgres_search_conditions(q: str) -> list[Q | Exists]:
-    """Each way a case can match `q` on PostgreSQL, each served by an index of migration 0003."""
-    from django.contrib.postgres.search import SearchQuery, SearchVector
+def search_document() -> SearchVector:
+    """The expression of the report_case_search index (migration 0008): only a search written
+    with exactly this expression, config included, can use it."""
+    from django.contrib.postgres.search import SearchVector
 
-    # The vector must stay the expression of the report_case_search index, config included.
-    words = Report.objects.annotate(document=SearchVector("subject", "text", config=SEARCH_CONFIG)).filter(
+    return SearchVector("subject", Left("text", SEARCH_TEXT_CHARS), config=SEARCH_CONFIG)
+
+
+def _postgres_search_conditions(q: str) -> list[Q | Exists]:
+    """Each way a case can match `q` on PostgreSQL, each served by an index of migration 0003 or 0008."""
+    from django.contrib.postgres.search import SearchQuery
+
+    words = Report.objects.annotate(document=search_document()).filter(
         case_id=OuterRef("pk"), document=SearchQuery(q, config=SEARCH_CONFIG, search_type="websearch")
     )
     # Addresses are not words: the text parser keeps "x@other.example" as one token, so a

@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from reports import queries
 from reports.models import Case, InboundMessage
@@ -101,3 +102,36 @@ def test_an_entity_filter_that_names_no_entity_is_an_error(db: None) -> None:
 
 def test_a_reference_is_normalised_to_how_it_is_stored() -> None:
     assert queries.normalise_reference(" ad-000123 ") == "AD-000123"
+
+
+def _distinct_words(count: int) -> str:
+    """`count` different eight-letter words: every one a lexeme of its own in a tsvector."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return " ".join("".join(letters[(n // 26**i) % 26] for i in range(4)) + "zqxw" for n in range(count))
+
+
+def test_a_report_of_a_hundred_thousand_distinct_words_is_stored_and_found(
+    ingest: Callable[..., InboundMessage],
+) -> None:
+    """Its tsvector of the whole text is over PostgreSQL's 1 MB limit: the insert failed, so the
+    mail never became a report. The index covers the first SEARCH_TEXT_CHARS characters."""
+    words = _distinct_words(100_000)
+    assert len(words) > 5 * queries.SEARCH_TEXT_CHARS
+    message = ingest(build_mail("Block t.me/wordy_channel. " + words + " lasttailword"))
+    assert message.state == InboundMessage.State.PROCESSED, message.error
+    case = message.report.case
+    assert [c.pk for c in queries.cases_for_queue(queries.QueueFilters(q="aaaazqxw"))] == [case.pk]
+    tail = [c.pk for c in queries.cases_for_queue(queries.QueueFilters(q="lasttailword"))]
+    # Past the indexed prefix, PostgreSQL's full-text search does not look; SQLite's substring
+    # search reads the whole text.
+    assert tail == ([] if connection.vendor == "postgresql" else [case.pk])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the full-text index exists on PostgreSQL only")
+def test_the_queue_search_is_written_with_the_expression_of_the_index(needle_cases: list[Case]) -> None:
+    sql, params = queries.search_cases(Case.objects.all(), "needle").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "report_case_search" in plan
