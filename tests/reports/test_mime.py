@@ -319,6 +319,43 @@ def test_fifty_thousand_received_lines_are_cut_without_losing_the_body() -> None
     assert parsed.from_address == "reporter@example.org"
 
 
+def test_fields_after_fifty_thousand_received_lines_are_still_read() -> None:
+    received = [f"Received: from relay{i}.example.net by mx.example.org" for i in range(50_000)]
+    raw = "".join(
+        line + "\n"
+        for line in (
+            *received,
+            "From: Late Reporter <late@example.org>",
+            "Subject: =?utf-8?q?after_the_relays_t.me/late=5Fchannel?=",
+            "Message-ID: <late-1@example.org>",
+            "Date: Sun, 15 Mar 2026 10:30:00 +0000",
+            "In-Reply-To: <ours-1@abusedesk.localhost>",
+            "References: <first@example.org>\n <ours-1@abusedesk.localhost>",
+            "Auto-Submitted: auto-replied",
+            'Content-Type: multipart/alternative; boundary="B"',
+        )
+    ).encode()
+    body = b"\n--B\nContent-Type: text/plain\n\nplain t.me/late_channel\n--B\nContent-Type: text/html\n\n<p>html</p>\n--B--\n"
+    parsed = parse_message(raw + body)
+    assert "max_header_bytes" in parsed.truncated
+    assert (parsed.from_address, parsed.from_name) == ("late@example.org", "Late Reporter")
+    assert parsed.subject == "after the relays t.me/late_channel"
+    assert (parsed.message_id, parsed.in_reply_to) == ("late-1@example.org", "ours-1@abusedesk.localhost")
+    assert parsed.references == ["first@example.org", "ours-1@abusedesk.localhost"]
+    assert parsed.date is not None and parsed.date.isoformat() == "2026-03-15T10:30:00+00:00"
+    assert parsed.automatic == "auto-submitted: auto-replied"
+    assert parsed.text == "plain t.me/late_channel"
+    assert "message: header block over 262144 bytes; cut, 8 essential fields kept from the rest" in parsed.defects
+
+
+def test_a_header_cut_inside_a_nested_part_keeps_its_content_type() -> None:
+    filler = "".join(f"X-Filler-{i}: {'f' * 60}\n" for i in range(5_000))
+    part = filler + "Content-Type: text/plain; charset=koi8-r\nContent-Transfer-Encoding: base64\n\n"
+    encoded = base64.b64encode("Привет t.me/nested_channel".encode("koi8-r")).decode()
+    parsed = parse_message(multipart("B", part + encoded))
+    assert parsed.text == "Привет t.me/nested_channel"
+
+
 def test_fields_past_the_field_limit_still_yield_the_subject() -> None:
     received = [f"Received: from r{i}" for i in range(5_000)]
     parsed = parse_message(mail(*received, "Subject: still here"))

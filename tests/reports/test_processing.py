@@ -83,6 +83,18 @@ def test_a_message_over_the_size_limit_is_quarantined_from_its_header_block(sett
 
 
 @pytest.mark.django_db
+def test_a_quarantined_message_keeps_a_sender_and_subject_written_after_50000_received_lines(settings):
+    settings.ABUSEDESK_MAX_RAW_BYTES = 1000
+    received = "".join(f"Received: from relay{i}.example.net by mx.example.org\n" for i in range(50_000))
+    raw = (received + "From: Late <late@example.org>\nSubject: Video of t.me/late_channel\n\nbody\n").encode()
+    message = do_process_inbound(do_store_inbound(raw, source="cli", enqueue=False).message.pk)
+    report = message.report
+    assert report.parse_error == "parser limits hit: max_header_bytes, max_header_fields, max_raw_bytes"
+    assert (report.reporter.email, report.subject) == ("late@example.org", "Video of t.me/late_channel")
+    assert [e.url for e in report.case.entities.all()] == ["https://t.me/late_channel"]
+
+
+@pytest.mark.django_db
 def test_a_message_over_the_time_budget_is_quarantined_not_retried(monkeypatch):
     real = actions.parse_message
 
