@@ -343,6 +343,8 @@ def _mentions_of(parsed: ParsedMail) -> list[entity_rules.EntityMention]:
     found = entity_rules.extract_entities(parsed.subject, source="subject")
     found += entity_rules.extract_entities(parsed.text, source="text")
     found += entity_rules.extract_from_hrefs(parsed.hrefs)
+    if parsed.arf:  # an ARF report names what it reports in Reported-URI (RFC 5965)
+        found += entity_rules.extract_from_hrefs(parsed.arf.get("reported-uri", []), source="arf")
     for nested in parsed.nested_texts:
         found += entity_rules.extract_entities(nested, source="forwarded")
     return entity_rules.dedupe(found)[:MAX_ENTITIES_PER_REPORT]

@@ -112,7 +112,11 @@ _ANCHOR = re.compile(
     rf"(?P<host>(?:{_Z.join('telegram')}|t){_DOT}(?:{_Z.join('me')}|{_Z.join('dog')})(?![\w-])|xn--)"
     rf"|(?P<tg>tg:(?<!{_GLUED}tg:))"
     # Possessive, so "@example.com" and "@user@server" fail instead of matching a shorter name.
-    rf"|(?P<at>@(?<!{_GLUED}@)[\w\u200b]{{1,64}}+(?![.\-]\w|@))",
+    rf"|(?P<at>@(?<!{_GLUED}@)[\w\u200b]{{1,64}}+(?![.\-]\w|@))"
+    # Redirect wrappers pasted as text (Outlook safelinks, Google, Facebook): the target is in
+    # the query string, percent-encoded, so the host anchor above cannot see it.
+    r"|(?P<wrap>(?<![\w.-])(?:[\w-]{1,63}\.)?safelinks\.protection\.outlook\.com/"
+    r"|(?<![\w.-])(?:www\.)?google\.com/url\?|(?<![\w.-])lm?\.facebook\.com/l\.php\?)",
     re.IGNORECASE,
 )
 # What may precede a host (scheme, user info, one "www." or username label), matched against the
@@ -147,21 +151,22 @@ def extract_entities(text: str, *, source: str = "text", limit: int = 1000) -> l
         if match is None or len(found) >= limit:
             break
         start, end = match.span()
-        if match.lastgroup == "host":
+        if match.lastgroup in ("host", "wrap"):
             start = _url_start(view, start)
         if match.lastgroup != "at":
             end = _url_end(view, end)
         pos = end
         if start and _GLUED_BEFORE.match(view, start - 1):
             continue
-        mention = _parse(text[start:end], source)
+        candidate = text[start:end]
+        mention = _parse(_unwrap(candidate) if match.lastgroup == "wrap" else candidate, source)
         if mention is not None:
             found.setdefault(mention)
     return list(found)
 
 
-def extract_from_hrefs(hrefs: Iterable[str], *, limit: int = 1000) -> list[EntityMention]:
-    """Mentions in HTML link targets, exact repeats dropped, at most `limit`.
+def extract_from_hrefs(hrefs: Iterable[str], *, limit: int = 1000, source: str = "href") -> list[EntityMention]:
+    """Mentions in link targets (HTML hrefs, ARF's Reported-URI), exact repeats dropped, at most `limit`.
 
     Redirect wrappers are unwrapped by reading their query string; nothing is ever fetched.
     """
@@ -169,7 +174,7 @@ def extract_from_hrefs(hrefs: Iterable[str], *, limit: int = 1000) -> list[Entit
     for href in islice(hrefs, max(limit, 0) * CANDIDATES_PER_MENTION):
         if len(found) >= limit:
             break
-        mention = _parse(_unwrap(href[:MAX_CANDIDATE_CHARS]), "href")
+        mention = _parse(_unwrap(href[:MAX_CANDIDATE_CHARS]), source)
         if mention is not None:
             found.setdefault(mention)
     return list(found)
@@ -381,8 +386,9 @@ def _scan_view(text: str) -> str:
 def _unwrap(href: str) -> str:
     """The target of a known redirect wrapper, read from its query string, else `href`."""
     for _ in range(3):  # a safelink around a Google redirect happens; deeper nesting does not
+        url = href.strip(_BLANK)
         try:
-            parts = urlsplit(href.strip(_BLANK))
+            parts = urlsplit(url if _HTTP.match(url) else "https://" + url.lstrip("/"))
         except ValueError:
             break
         names = _wrapper_params(parts.hostname or "", parts.path)

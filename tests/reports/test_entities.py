@@ -399,26 +399,46 @@ def test_href_and_link_text_are_both_recorded() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "href",
-    [
-        "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Ft.me%2Fchan&data=05%7C01%7C&reserved=0",
-        "https://safelinks.protection.outlook.com/?url=https%3A%2F%2Ft.me%2Fchan",
-        "https://www.google.com/url?q=https://t.me/chan&sa=D&ust=1",
-        "https://www.google.com/url?sa=t&url=https%3A%2F%2Ft.me%2Fchan",
-        "https://l.facebook.com/l.php?u=https%3A%2F%2Ft.me%2Fchan&h=AT0",
-        "https://lm.facebook.com/l.php?u=https%3A%2F%2Ft.me%2Fchan",
-        # a safelink around a Google redirect
-        "https://nam02.safelinks.protection.outlook.com/"
-        "?url=https%3A%2F%2Fwww.google.com%2Furl%3Fq%3Dhttps%253A%252F%252Ft.me%252Fchan",
-        "  https://t.me/chan  ",
-    ],
-)
+WRAPPED = [
+    "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Ft.me%2Fchan&data=05%7C01%7C&reserved=0",
+    "https://safelinks.protection.outlook.com/?url=https%3A%2F%2Ft.me%2Fchan",
+    "https://www.google.com/url?q=https://t.me/chan&sa=D&ust=1",
+    "https://www.google.com/url?sa=t&url=https%3A%2F%2Ft.me%2Fchan",
+    "https://l.facebook.com/l.php?u=https%3A%2F%2Ft.me%2Fchan&h=AT0",
+    "https://lm.facebook.com/l.php?u=https%3A%2F%2Ft.me%2Fchan",
+    # a safelink around a Google redirect
+    "https://nam02.safelinks.protection.outlook.com/"
+    "?url=https%3A%2F%2Fwww.google.com%2Furl%3Fq%3Dhttps%253A%252F%252Ft.me%252Fchan",
+]
+
+
+@pytest.mark.parametrize("href", [*WRAPPED, "  https://t.me/chan  "])
 def test_redirect_wrappers_are_unwrapped_offline(href: str) -> None:
     [mention] = extract_from_hrefs([href])
     assert summary(mention) == ("https://t.me/chan", CHANNEL, False, False)
     assert mention.source == "href"
     assert mention.seen_as == "https://t.me/chan"
+
+
+@pytest.mark.parametrize("wrapped", [*WRAPPED, *(url.removeprefix("https://") for url in WRAPPED)])
+def test_redirect_wrappers_pasted_as_text_are_unwrapped_offline(wrapped: str) -> None:
+    """Reporters paste what their mail client or Facebook shows; the target is percent-encoded."""
+    [mention] = extract_entities(f"Please block this channel: {wrapped}, it posts videos.")
+    assert summary(mention) == ("https://t.me/chan", CHANNEL, False, False)
+    assert (mention.source, mention.seen_as) == ("text", "https://t.me/chan")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://notl.facebook.com/l.php?u=https%3A%2F%2Ft.me%2Fchan",
+        "https://l.facebook.com.evil.example/l.php?u=https%3A%2F%2Ft.me%2Fchan",
+        "https://www.google.com/search?q=https%3A%2F%2Ft.me%2Fchan",
+        "https://l.facebook.com/l.php?u=https%3A%2F%2Fevil.example%2Fchan",
+    ],
+)
+def test_only_known_wrappers_are_unwrapped_from_text(text: str) -> None:
+    assert extract_entities(text) == []
 
 
 @pytest.mark.parametrize(
@@ -575,6 +595,7 @@ def test_floods_of_near_misses_are_read_in_bounded_time() -> None:
     assert extract_entities("xn--" * 500_000) == []
     assert extract_entities("a@b.c " * 300_000) == []
     assert extract_from_hrefs(f"https://example.com/{i}" for i in range(100_000)) == []
+    assert extract_entities("l.facebook.com/l.php?u=x " * 200_000) == []
 
 
 def test_a_hundred_thousand_hrefs_return_the_first_thousand() -> None:

@@ -144,3 +144,26 @@ def test_store_queues_processing_on_commit(django_capture_on_commit_callbacks):
         stored = do_store_inbound(build_mail(), source="cli").message
     # Under pytest the q-cluster runs tasks synchronously (settings.Q_CLUSTER["sync"]).
     assert InboundMessage.objects.get(pk=stored.pk).state == InboundMessage.State.PROCESSED
+
+
+@pytest.mark.django_db
+def test_an_arf_report_names_its_reported_uri_as_an_entity(ingest):
+    """RFC 5965: the feedback report says what it reports in Reported-URI, not in any text."""
+    raw = (
+        b"From: <feedback@isp.example>\n"
+        b"Subject: FW: abuse report\n"
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=feedback-report; boundary="B"\n\n'
+        b"--B\nContent-Type: text/plain\n\nAn abuse report.\n"
+        b"--B\nContent-Type: message/feedback-report\n\n"
+        b"Feedback-Type: abuse\nVersion: 1\n"
+        b"Reported-URI: https://t.me/arf_channel\n"
+        b"Reported-Uri: https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Ft.me%2Fsafe_arf_channel\n"
+        b"Reported-Uri: mailto:user@example.com\n"
+        b"--B--\n"
+    )
+    report = ingest(raw).report
+    assert sorted(report.case.entities.values_list("url", flat=True)) == [
+        "https://t.me/arf_channel",
+        "https://t.me/safe_arf_channel",
+    ]
