@@ -32,19 +32,25 @@ _PARSE_ERRORS = (
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Single-line values also lose bidi embeddings and overrides (the "gpj.exe" trick), and the
 # invisible zero-width space, word joiner and BOM that split a word so filters miss it (H4). Zero-
-# width (non-)joiners stay: Persian and emoji sequences need them.
-_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# width (non-)joiners stay: Persian and emoji sequences need them. Line and paragraph separators
+# become spaces: a display name goes into reply headers, which must stay one line.
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200b\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+_LINE_BREAKS = frozenset("\t\n\r\u2028\u2029")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _clean_text(value: str) -> str:
-    """Multi-line text safe for a PostgreSQL text column: no NUL, controls or lone surrogates."""
+    """Multi-line text safe for a PostgreSQL text column: no NUL, controls or lone surrogates, and
+    line and paragraph separators written as the newlines they mean. Bidi controls stay (they are
+    part of what was written); the workspace shows them instead of obeying them."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if "\u2028" in value or "\u2029" in value:
+        value = value.replace("\u2028", "\n").replace("\u2029", "\n\n")
     return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", value))
 
 
 def _clean_line(value: str) -> str:
-    value = _LINE_CONTROLS.sub(lambda m: " " if m.group() in "\t\n\r" else "", value)
+    value = _LINE_CONTROLS.sub(lambda m: " " if m.group() in _LINE_BREAKS else "", value)
     return _SURROGATES.sub("\ufffd", value).strip()
 
 

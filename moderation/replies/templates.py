@@ -40,7 +40,11 @@ PLACEHOLDERS: dict[str, str] = {
 ACK_PLACEHOLDERS = ("case_reference",)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]*)\}")
 _DJANGO_SYNTAX = re.compile(r"\{[{%#]|[}%#]\}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Everything that ends a header line or reorders its text: C0 and C1 controls, the line and
+# paragraph separators (Python's email package folds on them and then refuses the header, so one
+# reporter's name in a subject made every reply to them fail), and the bidi embeddings,
+# overrides and isolates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
 def check_reply_template(subject: str, body: str, *, purpose: str = "") -> None:

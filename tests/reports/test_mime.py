@@ -664,6 +664,20 @@ def test_encoded_control_characters_in_the_subject_are_removed() -> None:
     assert parsed.subject == "a  Bcc: x gpj.exe"
 
 
+def test_line_and_paragraph_separators_in_a_name_or_subject_become_spaces() -> None:
+    name = "=?utf-8?b?" + base64.b64encode("Amira\u2028Bcc: x\u2029y".encode()).decode() + "?="
+    parsed = parse_message(mail(f"Subject: {name}").replace(b"From: Reporter", f"From: {name}".encode()))
+    assert (parsed.from_name, parsed.from_address) == ("Amira Bcc: x y", "reporter@example.org")
+    assert parsed.subject == "Amira Bcc: x y"
+
+
+def test_line_and_paragraph_separators_in_a_body_are_newlines_and_bidi_controls_stay() -> None:
+    parsed = parse_message(
+        mail("Content-Type: text/plain; charset=utf-8", body="one\u2028two\u2029three \u202egpj.exe\n")
+    )
+    assert parsed.text == "one\ntwo\n\nthree \u202egpj.exe"
+
+
 def test_invisible_word_splitters_leave_the_subject_but_persian_joiners_stay() -> None:
     parsed = parse_message(mail("Subject: =?utf-8?q?ex=E2=80=8Bec=E2=81=A0ution_=EF=BB=BFvideos?="))
     assert parsed.subject == "execution videos"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 
 import pytest
@@ -362,3 +363,36 @@ def test_no_acknowledgement_for_a_quarantined_report_in_a_healthy_case(ack_on, f
 def test_report_created_signal_triggers_the_acknowledgement(ack_on, first):
     report_created.send(sender=Report, report=first)
     assert Reply.objects.get().in_reply_to_report == first
+
+
+def test_a_reporter_name_with_line_separators_or_bidi_controls_does_not_break_replies(blocked, first, template, actor):
+    """Python's email package folds a header at U+2028 and then refuses it: every reply whose
+    subject named this reporter failed. Names stored before intake cleaned them are still there."""
+    Reporter.objects.filter(pk=first.reporter_id).update(display_name="Amira\u2028Bcc: x\u2029\u202eyb")
+    ReplyTemplate.objects.filter(pk=template.pk).update(subject="Your report, {reporter_name}")
+    template.refresh_from_db()
+    reporter = Reporter.objects.get(pk=first.reporter_id)
+    reply = do_queue_replies(blocked, template=template, reporters=[reporter], actor=actor)[0]
+    assert send_reply(reply.pk) == Reply.State.SENT
+    assert mail.outbox[0].subject.endswith("] Your report, Amira Bcc: x yb")
+
+
+def test_a_template_subject_with_a_line_separator_is_refused(db):
+    with pytest.raises(ValidationError, match="one line"):
+        check_reply_template("Case {case_reference}\u2028Bcc: x", "body")
+
+
+def test_a_reporter_who_writes_a_line_separator_in_their_name_still_gets_replies(ingest, template, actor):
+    encoded = base64.b64encode("Amira\u2028Bcc: x".encode()).decode()
+    report = report_from(
+        ingest,
+        "Still there: t.me/first_channel",
+        sender=f"=?utf-8?b?{encoded}?= <amira2@example.org>",
+        message_id="<sep@example.org>",
+    )
+    assert report.reporter.display_name == "Amira Bcc: x"
+    ReplyTemplate.objects.filter(pk=template.pk).update(subject="Your report, {reporter_name}")
+    template.refresh_from_db()
+    reply = do_queue_replies(report.case, template=template, reporters=[report.reporter], actor=actor)[0]
+    assert send_reply(reply.pk) == Reply.State.SENT
+    assert mail.outbox[0].subject.endswith("] Your report, Amira Bcc: x")
