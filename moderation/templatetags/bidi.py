@@ -29,7 +29,7 @@ _NAMES = {
 
 
 @register.filter
-def reveal_bidi(text: object) -> SafeString:
+def reveal_bidi(text: str) -> SafeString:
     """`text` escaped, with each bidi embedding, override or isolate shown as a visible marker
     (for example [U+202E]) in place of the invisible character that would reorder what follows."""
     escaped = str(conditional_escape(text))
