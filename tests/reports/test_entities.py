@@ -442,6 +442,14 @@ def test_only_known_wrappers_are_unwrapped_from_text(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["google.com/url?t.me/chan", "https://notl.facebook.com/l.php?u=x t.me/chan", "www.google.com/url? (t.me/chan)"],
+)
+def test_a_link_after_what_only_looks_like_a_wrapper_is_still_found(text: str) -> None:
+    assert urls(text) == ["https://t.me/chan"]
+
+
+@pytest.mark.parametrize(
     "href",
     [
         "https://bit.ly/3abcdEF",
