@@ -807,6 +807,24 @@ def test_hostile_html_is_converted_in_bounded_work() -> None:
     assert parsed.text == "t.me/chan"
 
 
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        ("a<b><i></i></b>b", "ab"),
+        ("a<p></p>b", "a\n\nb"),
+        ("a<br>b", "a\nb"),
+        ("a<br/><BR />b", "a\n\nb"),
+        ("a<p><p><p><p>b", "a\n\nb"),
+        ("a<x<pre>b", "ab"),  # one tag named "x<pre": no line break, and no <pre>
+        ("<pre>a  b<br>c</pre>d", "a b\nc\nd"),
+        ("a<script></script><p>b", "a\nb"),
+        ("<p>" * 350_000 + "t.<b></b>me/chan", "t.me/chan"),
+    ],
+)
+def test_runs_of_plain_tags_break_lines_as_each_tag_would(markup: str, text: str) -> None:
+    assert html_to_text(markup).text == text
+
+
 def test_html_over_the_size_limit_is_cut() -> None:
     markup = "<p>" + "word " * 1000 + "</p>"
     parsed = parse_message(mail("Content-Type: text/html", body=markup), limits=Limits(max_html_chars=100))
