@@ -12,9 +12,13 @@ if TYPE_CHECKING:
 # Text shorter than this (in letters) is guessed wrong too often to be worth a label.
 MIN_LETTERS = 12
 MIN_CONFIDENCE = 0.5
-# Links and handles say nothing about the language. ASCII-only on purpose: scripts without
-# spaces (Chinese, Japanese) run straight into a link, and must not be stripped with it.
-_URLISH = re.compile(r"[\w.:/@+\-?=&%#\[\]()]*(?:://|www\.|t\.me|@)[\w.:/@+\-?=&%#\[\]]*", re.ASCII)
+# Links and handles say nothing about the language: a run of URL characters holding one of these
+# markers is left out. ASCII-only on purpose: scripts without spaces (Chinese, Japanese) run
+# straight into a link, and must not be stripped with it. Runs first, markers inside them second:
+# one pattern with the marker between two starred classes backtracked over every run, 0.45 s
+# for 5,000 "(" (SECURITY E9).
+_URL_CHARS = re.compile(r"[\w.:/@+\-?=&%#\[\]()]+", re.ASCII)
+_URL_MARKER = re.compile(r"://|www\.|t\.me|@")
 
 
 @cache
@@ -31,7 +35,7 @@ def preload() -> None:
 
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text's language, or "" when it cannot be told reliably."""
-    sample = _URLISH.sub(" ", text[:5000])
+    sample = _URL_CHARS.sub(lambda run: " " if _URL_MARKER.search(run.group()) else run.group(), text[:5000])
     if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
         return ""
     language, confidence = _identifier().classify(sample)
