@@ -174,13 +174,14 @@ def child(name: str, run: int) -> None:
 
     detect_language("The model is loaded before the clock starts, as in a running worker.")
     raw = INPUTS[name][1]()
-    # A Message-ID of its own per input and run (or a header, for a file with its own): the same
-    # bytes, or one Message-ID with the same body, would be a redelivery, which is not processed.
+    # A Message-ID of its own per input and run (or, for a file with its own, a line at its end):
+    # the same bytes, or one Message-ID with the same body, would be a redelivery, which is not
+    # processed again.
     unique = f"{name}-{run}-{time.time_ns()}"
     if b"<hostile@example.org>" in raw:
         raw = raw.replace(b"<hostile@example.org>", f"<hostile-{unique}@example.org>".encode(), 1)
     else:
-        raw = f"X-Bench-Run: {unique}\n".encode() + raw
+        raw += f"\nbench run {unique}\n".encode()
     stored = do_store_inbound(raw, source="bench", enqueue=False)
     del raw
     started, cpu_started = time.perf_counter(), time.process_time()
