@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from reports import queries
-from reports.models import Case, InboundMessage
+from reports.models import Case, InboundMessage, Report
 from tests.mail import build_mail
 
 
@@ -129,9 +129,17 @@ def test_a_report_of_a_hundred_thousand_distinct_words_is_stored_and_found(
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the full-text index exists on PostgreSQL only")
 def test_the_queue_search_is_written_with_the_expression_of_the_index(needle_cases: list[Case]) -> None:
-    sql, params = queries.search_cases(Case.objects.all(), "needle").query.sql_with_params()
+    """With sequential and plain index scans off, only a bitmap scan of report_case_search can
+    serve the words condition, and only if the search writes the index's expression exactly."""
+    from django.contrib.postgres.search import SearchQuery
+
+    words = Report.objects.annotate(document=queries.search_document()).filter(
+        document=SearchQuery("needle", config=queries.SEARCH_CONFIG, search_type="websearch")
+    )
+    sql, params = words.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "report_case_search" in plan
+    assert "Bitmap Index Scan on report_case_search" in plan
