@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
-from django.utils.translation import gettext
 from django.db.models.functions import Left
+from django.utils.translation import gettext
 
 from reports.entities import canonicalize
 from reports.models import Case, Entity, Report, Reporter
@@ -27,7 +27,7 @@ from reports.models import Case, Entity, Report, Reporter
 if TYPE_CHECKING:
     from django.contrib.postgres.search import SearchVector
 
-# The text search configuration of the report_case_search index (reports migration 0008), and
+# The text search configuration of the report_case_search index (reports migration 0009), and
 # how much of a report's text it covers: a tsvector may not exceed 1 MB.
 SEARCH_CONFIG = "english"
 SEARCH_TEXT_CHARS = 100_000
@@ -81,7 +81,7 @@ class QueueFilters:
 
 
 def search_document() -> SearchVector:
-    """The expression of the report_case_search index (migration 0008): only a search written
+    """The expression of the report_case_search index (migration 0009): only a search written
     with exactly this expression, config included, can use it."""
     from django.contrib.postgres.search import SearchVector
 
@@ -89,7 +89,7 @@ def search_document() -> SearchVector:
 
 
 def _postgres_search_conditions(q: str) -> list[Q | Exists]:
-    """Each way a case can match `q` on PostgreSQL, each served by an index of migration 0003 or 0008."""
+    """Each way a case can match `q` on PostgreSQL, each served by an index of migration 0003 or 0009."""
     from django.contrib.postgres.search import SearchQuery
 
     words = Report.objects.annotate(document=search_document()).filter(

@@ -51,6 +51,6 @@ def unbound_the_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reports", "0007_inbound_converted_from")]
+    dependencies = [("reports", "0008_inbound_converted_from")]
 
     operations = [migrations.RunPython(bound_the_index, unbound_the_index)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0006_report_verification_and_quarantine'),
+        ('reports', '0007_attachment_known_content_hashes'),
     ]
 
     operations = [
