@@ -5,14 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.urls.resolvers import URLPattern
 
-from reports.intake import keep_raw_mime
-from reports.webhooks import capped
+from reports.webhooks import webhook_view
 
 
-def _capped_anymail_patterns() -> list[URLPattern]:
-    keep_raw_mime()  # before the first request can reach a raw-MIME webhook view
+def _webhook_patterns() -> list[URLPattern]:
+    """django-anymail's routes, each behind the desk's gate (reports.webhooks)."""
     return [
-        URLPattern(p.pattern, capped(p.callback), p.default_args, p.name)
+        URLPattern(p.pattern, webhook_view(p.callback, p.name or ""), p.default_args, p.name)
         for p in anymail_urls.urlpatterns
         if isinstance(p, URLPattern)
     ]
@@ -20,7 +19,7 @@ def _capped_anymail_patterns() -> list[URLPattern]:
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("webhooks/anymail/", include((_capped_anymail_patterns(), "anymail"))),
+    path("webhooks/anymail/", include((_webhook_patterns(), "anymail"))),
     path("api/v1/", include("abusedesk.api_urls")),
     path("", include("moderation.urls", namespace="moderation")),
 ]

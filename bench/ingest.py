@@ -70,8 +70,9 @@ def _load_mailgen() -> Any:
 _mailgen = _load_mailgen()
 
 PG_HOST = "/var/run/postgresql"
-PG_DB = "abusedesk_bench"
-PG_TEMPLATE = "abusedesk_bench_template"
+# Helpers benchmarking side by side on one PostgreSQL need databases of their own.
+PG_DB = os.environ.get("ABUSEDESK_BENCH_DB", "abusedesk_bench")
+PG_TEMPLATE = f"{PG_DB}_template"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 FINAL_STATES = ("processed", "ignored", "failed")
@@ -348,9 +349,16 @@ def wait_for_quiet(limit: float, threshold: float = 25.0) -> float:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free loopback port: from ABUSEDESK_BENCH_PORTS ("first-last") when set, else any."""
+    first, _, last = os.environ.get("ABUSEDESK_BENCH_PORTS", "0-0").partition("-")
+    for port in range(int(first), int(last or first) + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError(f"no free port in ABUSEDESK_BENCH_PORTS={first}-{last}")
 
 
 def wait_for_port(port: int, started: Started, timeout: float = 30.0) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
@@ -79,19 +79,21 @@ def do_store_inbound(
     envelope_sender: str = "",
     envelope_recipient: str = "",
     converted_from: str = "",
+    received_at: datetime | None = None,
     enqueue: bool = True,
 ) -> StoreResult:
     """Store one delivery of raw mail, idempotently, and queue its processing after commit.
 
     This is the only work done before an intake path acknowledges a message; if it raises, the
-    caller must answer with a temporary failure so the sender retries.
+    caller must answer with a temporary failure so the sender retries. `received_at` is for mail
+    acknowledged earlier in another form (a stored webhook request); it defaults to now.
     """
     digest = hashlib.sha256(raw).hexdigest()
     # The blob first: the row must never name bytes that are not on disk. A redelivery of the same
     # bytes finds the blob there and writes nothing.
     name = store_blob("inbound", digest, raw, ".eml")
     message = InboundMessage(
-        received_at=timezone.now(),
+        received_at=received_at or timezone.now(),
         source=_storable(source, 64),
         raw=name,
         raw_size=len(raw),

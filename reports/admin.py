@@ -17,6 +17,7 @@ from reports.models import (
     InboundMessage,
     Report,
     ReportEntity,
+    WebhookDelivery,
 )
 from reports.rawstore import read_stored
 
@@ -87,6 +88,18 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # The changelist needs "change" for admin actions to show; the form stays read-only.
         return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request, obj)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """Provider requests as received; a failed one shows anymail's error and is retried by the sweep."""
+
+    list_display = ["id", "received_at", "source", "state", "size", "attempts", "processed_at"]
+    list_filter = ["state", "source"]
+    search_fields = ["sha256", "error"]
+    date_hierarchy = "received_at"
+    # The body is the provider's payload: never rendered here (SECURITY rule 1), its size shown.
+    exclude = ["body"]
 
 
 class ReportEntityInline(admin.TabularInline):

@@ -1,37 +1,53 @@
-"""The django-anymail inbound receiver: store the raw mail, queue it, nothing else.
+"""Webhook intake, the worker's half: unpack the provider requests the webhook views stored.
 
-An exception here becomes a 5xx answer, so a provider whose message we could not store retries it.
+reports.webhooks authenticates a provider's request from its headers, checks it and stores it as
+received (a WebhookDelivery, one INSERT) before answering; everything django-anymail does to turn
+the request into mail happens here, in the drain (reports.tasks.process_pending), a batch at a
+time: anymail's view parses the stored request, and each inbound event's mail is stored as an
+InboundMessage by reports.actions.do_store_inbound, idempotent on its bytes and on the provider's
+event id, with the delivery's time of arrival.
 
 Most providers deliver the raw MIME (Postmark's RawEmail, SES, SparkPost, Postal, Mandrill,
-MailerSend, Mailgun's body-mime, SendGrid's raw route, Resend and Mailtrap downloads). anymail
-parses it into a full message tree before its signal reaches us; we store those exact bytes
-instead: the evidence stays byte-for-byte what the provider received (DKIM signatures still
-verify), and a 25 MB mail is held once in memory instead of as a tree plus a re-serialised copy.
-For that, the webhook modules that parse raw MIME get a message class that parses only the header
-block and keeps the bytes (`_RawKeepingMessage`); providers that send parsed fields are still
-re-serialised by `message_bytes`.
+MailerSend, Mailgun's body-mime, SendGrid's raw route, Resend and Mailtrap downloads). Those exact
+bytes are what gets stored, not a re-serialisation: the evidence stays byte-for-byte what the
+provider received (DKIM signatures still verify). For that, the webhook modules that parse raw
+MIME get a message class that parses only the header block and keeps the bytes
+(`_RawKeepingMessage`); providers that send parsed fields are re-serialised by `message_bytes`.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import importlib
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email import policy
 from email.generator import BytesGenerator, Generator
 from email.message import Message
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, cast
 
 from anymail.inbound import AnymailInboundMessage
-from anymail.signals import AnymailInboundEvent, inbound
-from django.dispatch import receiver
+from anymail.signals import AnymailInboundEvent
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import transaction
+from django.utils import timezone
 
-from reports.actions import do_store_inbound
+from reports.actions import BLOB_WRITERS, do_store_inbound
+from reports.bulksql import insert_unless_conflicting, update_rows
+from reports.formdata import parse_form
 from reports.mimeparts import header_block
+from reports.models import WebhookDelivery
+from reports.rawstore import store_blob
+from reports.timebox import time_limit
 
 logger = logging.getLogger(__name__)
 
@@ -101,21 +117,20 @@ RAW_MIME_PROVIDERS = (
 class _RawKeepingMessage(AnymailInboundMessage):
     """What anymail's raw-MIME webhooks build: the header block parsed, the bytes kept as given.
 
-    anymail only reads and adds header fields after parsing, so that is all we parse; our
-    receiver stores `raw_mime`. Messages anymail constructs from parsed fields stay full ones.
+    anymail only reads and adds header fields after parsing, so that is all we parse; the unpack
+    stores `raw_mime`. Messages anymail constructs from parsed fields stay full ones.
     """
 
     raw_mime: bytes | None = None
 
     @classmethod
     def parse_raw_mime(cls, s: str | bytes) -> AnymailInboundMessage:
-        # anymail encodes a str as UTF-8 before parsing too (CPython issue 18271).
-        return cls.parse_raw_mime_bytes(s.encode("utf-8") if isinstance(s, str) else s)
+        return cls.parse_raw_mime_bytes(s if isinstance(s, bytes) else _as_received(s))
 
     @classmethod
     def parse_raw_mime_bytes(cls, b: bytes) -> AnymailInboundMessage:
-        message = BytesParser(cls, policy=policy.default).parsebytes(header_block(b), headersonly=True)
-        assert isinstance(message, cls)  # BytesParser builds the class it is given
+        parser = BytesParser(cls, policy=policy.default)
+        message = cast(_RawKeepingMessage, parser.parsebytes(header_block(b), headersonly=True))
         message.set_payload("")  # never read: the bytes below are what gets stored
         message.raw_mime = b
         return message
@@ -138,26 +153,240 @@ class _RawKeepingMessage(AnymailInboundMessage):
         return AnymailInboundMessage.construct_attachment_from_uploaded_file(*args, **kwargs)
 
 
+class _Undecoded(bytes):
+    """A base64-decoded raw mail whose UTF-8 decode keeps every byte.
+
+    anymail's SparkPost and Postal views decode the raw mail as UTF-8 before parsing it, which
+    raises on 8-bit mail in koi8-r, cp1251 or Latin-1. Decoded with surrogateescape instead, the
+    bytes reach `_RawKeepingMessage`, which encodes them back exactly (`_as_received`).
+    """
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return bytes.decode(self, encoding, "surrogateescape")
+
+
+def _b64decode_keeping_bytes(data: str | bytes, *args: Any, **kwargs: Any) -> bytes:
+    return _Undecoded(base64.b64decode(data, *args, **kwargs))
+
+
+# anymail.webhooks modules that base64-decode a raw mail and then decode it as UTF-8.
+BASE64_DECODING_PROVIDERS = ("postal", "sparkpost")
+
+
 def keep_raw_mime() -> None:
-    """Give anymail's raw-MIME webhook modules the header-only message class (idempotent)."""
+    """Give anymail's raw-MIME webhook modules the header-only message class, and those that
+    decode base64 raw mail as UTF-8 a decoder that keeps its bytes (idempotent)."""
     for name in RAW_MIME_PROVIDERS:
         module = importlib.import_module(f"anymail.webhooks.{name}")
         if getattr(module, "AnymailInboundMessage", None) is AnymailInboundMessage:
             module.AnymailInboundMessage = _RawKeepingMessage  # type: ignore[attr-defined]
+    for name in BASE64_DECODING_PROVIDERS:
+        module = importlib.import_module(f"anymail.webhooks.{name}")
+        if getattr(module, "b64decode", None) is base64.b64decode:
+            module.b64decode = _b64decode_keeping_bytes  # type: ignore[attr-defined]
 
 
-@receiver(inbound, dispatch_uid="abusedesk-store-inbound")
-def store_inbound_webhook(sender: Any, event: AnymailInboundEvent | None, esp_name: str, **kwargs: Any) -> None:
-    # anymail signals event=None for payloads it skips, such as Mailtrap's "Test your integration".
-    message = event.message if event is not None else None
-    if event is None or message is None:
-        logger.warning("inbound %s event %s carried no message", esp_name, getattr(event, "event_id", None))
-        return
-    raw = getattr(message, "raw_mime", None)
-    do_store_inbound(
-        raw if raw is not None else message_bytes(message),
-        source=f"webhook:{esp_name.lower().replace(' ', '_')}",
-        provider_event_id=str(event.event_id or ""),
-        envelope_sender=str(message.envelope_sender or ""),
-        envelope_recipient=str(message.envelope_recipient or ""),
+def _as_received(text: str) -> bytes:
+    """The bytes of a raw mail that anymail hands over as a str.
+
+    A form field's raw mail comes from reports.formdata decoded with surrogateescape, which this
+    undoes exactly (koi8-r, cp1251 and Latin-1 bytes included). A JSON string is text, encoded as
+    UTF-8 like anymail does (CPython issue 18271); only a lone surrogate escaped in the JSON
+    (`\\ud800`) fits neither, and is kept by surrogatepass rather than failing the mail.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+# Form fields that carry a whole raw mail, by provider: kept as bytes (reports.formdata).
+RAW_MAIL_FIELDS = {"webhook:mailgun": frozenset({"body-mime"}), "webhook:sendgrid": frozenset({"email"})}
+# What a delivery keeps of the request's WSGI environ besides the HTTP_* headers.
+KEPT_META = ("CONTENT_TYPE", "PATH_INFO", "QUERY_STRING")
+# Never stored: the webhook's basic auth and anything else that authenticates a caller.
+CREDENTIAL_HEADERS = frozenset({"HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION", "HTTP_COOKIE"})
+
+
+def do_store_webhook_delivery(body: bytes, *, source: str, route: str, meta: Mapping[str, Any]) -> bool:
+    """Store an authenticated webhook request (its body and WSGI `meta`) as received, and wake the
+    drain after commit.
+
+    The whole of what a webhook does before it answers 200: one INSERT, no file, no parsing. The
+    credentials in `meta` are left out. False when the same provider already posted the same body
+    (a retry), which stores nothing. If it raises, the view answers 500 and the provider retries.
+    """
+    delivery = WebhookDelivery(
+        received_at=timezone.now(),
+        source=source,
+        route=route,
+        meta={
+            key: value
+            for key, value in meta.items()
+            if (key.startswith("HTTP_") and key not in CREDENTIAL_HEADERS) or key in KEPT_META
+        },
+        body=body,
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
     )
+    if not insert_unless_conflicting(delivery):
+        return False
+    from reports.tasks import wake_processing
+
+    # robust: a broker outage must not turn a stored delivery into an error answer; the sweeper
+    # wakes a drain for pending deliveries.
+    transaction.on_commit(wake_processing, robust=True)
+    return True
+
+
+@dataclass(frozen=True)
+class _Mail:
+    raw: bytes
+    event_id: str
+    envelope_sender: str
+    envelope_recipient: str
+
+
+def do_unpack_webhook_deliveries(limit: int) -> int:
+    """Turn up to `limit` pending deliveries, oldest first, into the InboundMessages they carry.
+
+    Returns how many deliveries it took. One that anymail cannot parse (or that took longer than
+    ABUSEDESK_PROCESS_SECONDS) is marked failed with the error and keeps its body; the sweep
+    retries it with back-off (a provider API that was down). One that carries no mail (a test
+    event, an SNS subscription confirmation) is ignored. A storage error rolls the batch back,
+    leaving every delivery pending for the next drain.
+    """
+    keep_raw_mime()
+    with transaction.atomic():
+        # Row locks, not a lease: a drain that dies releases them with its connection, and a
+        # concurrent drain on PostgreSQL takes the next deliveries instead of waiting.
+        deliveries = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(state=WebhookDelivery.State.PENDING)
+            .order_by("pk")[:limit]
+        )
+        if not deliveries:
+            return 0
+        now = timezone.now()
+        carried: list[tuple[WebhookDelivery, list[_Mail]]] = []
+        failed: list[WebhookDelivery] = []
+        for delivery in deliveries:
+            delivery.attempts += 1
+            delivery.processed_at = now
+            try:
+                with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
+                    carried.append((delivery, _mails_in(delivery)))
+            except Exception as exc:
+                logger.warning("webhook delivery %s could not be unpacked", delivery.pk, exc_info=True)
+                delivery.state = WebhookDelivery.State.FAILED
+                delivery.error = f"{type(exc).__name__}: {exc}"[:5000]
+                failed.append(delivery)
+        _store_blobs([mail.raw for _, mails in carried for mail in mails])
+        for delivery, mails in carried:
+            delivery.inbound_ids = [
+                do_store_inbound(
+                    mail.raw,
+                    source=delivery.source,
+                    provider_event_id=mail.event_id,
+                    envelope_sender=mail.envelope_sender,
+                    envelope_recipient=mail.envelope_recipient,
+                    received_at=delivery.received_at,
+                    enqueue=False,
+                ).message.pk
+                for mail in mails
+            ]
+            delivery.state = WebhookDelivery.State.UNPACKED if mails else WebhookDelivery.State.IGNORED
+            delivery.error = ""
+            # The mail is stored now; the request's body would only double it.
+            delivery.body = b""
+        update_rows([d for d, _ in carried], ["state", "error", "attempts", "processed_at", "inbound_ids", "body"])
+        update_rows(failed, ["state", "error", "attempts", "processed_at"])
+    return len(deliveries)
+
+
+def _store_blobs(raws: list[bytes]) -> None:
+    """Write the raw mails before the rows that name them; do_store_inbound then finds each one in
+    place. Side by side, the file system commits their fsyncs together."""
+    if len(raws) < 2:
+        return
+    with ThreadPoolExecutor(max_workers=BLOB_WRITERS) as pool:
+        list(pool.map(lambda raw: store_blob("inbound", hashlib.sha256(raw).hexdigest(), raw, ".eml"), raws))
+
+
+def do_retry_failed_deliveries(*, now: datetime) -> int:
+    """Put failed deliveries back to pending once their back-off has passed (2**attempts minutes),
+    up to ABUSEDESK_PROCESS_MAX_ATTEMPTS attempts; returns how many."""
+    retried = 0
+    failed = WebhookDelivery.objects.filter(
+        state=WebhookDelivery.State.FAILED, attempts__lt=settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS
+    ).values_list("pk", "attempts", "processed_at")[:1000]
+    for delivery_id, attempts, processed_at in failed:
+        if processed_at is None or processed_at < now - timedelta(minutes=2**attempts):
+            retried += WebhookDelivery.objects.filter(pk=delivery_id, state=WebhookDelivery.State.FAILED).update(
+                state=WebhookDelivery.State.PENDING
+            )
+    return retried
+
+
+def _mails_in(delivery: WebhookDelivery) -> list[_Mail]:
+    """The mails of a delivery's inbound events, as anymail's view for its route parses them."""
+    view_class, initkwargs = inbound_views()[delivery.route]
+    events = view_class(**initkwargs).parse_events(request_as_received(delivery))
+    mails = []
+    for event in events:
+        # anymail yields None for payloads it skips (Mailtrap's "Test your integration"), and
+        # Mandrill's combined endpoint can carry tracking events.
+        if not isinstance(event, AnymailInboundEvent) or event.message is None:
+            continue
+        message = event.message
+        raw = getattr(message, "raw_mime", None)
+        mails.append(
+            _Mail(
+                raw if raw is not None else message_bytes(message),
+                str(event.event_id or ""),
+                str(message.envelope_sender or ""),
+                str(message.envelope_recipient or ""),
+            )
+        )
+    return mails
+
+
+def request_as_received(delivery: WebhookDelivery) -> WSGIRequest:
+    """The stored request again, for anymail's view: its headers (without credentials) and body,
+    with a multipart form parsed by reports.formdata so raw mail fields keep their bytes."""
+    body = bytes(delivery.body)
+    environ = {
+        **delivery.meta,
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    request = WSGIRequest(environ)
+    # Set, not read: reading would hold the body to DATA_UPLOAD_MAX_MEMORY_SIZE.
+    request._body = body
+    if request.content_type == "multipart/form-data":
+        request._post, request._files = parse_form(  # type: ignore[attr-defined]
+            body,
+            (request.content_params or {}).get("boundary", ""),
+            raw_fields=RAW_MAIL_FIELDS.get(delivery.source, ()),
+            encoding=request.encoding or settings.DEFAULT_CHARSET,
+        )
+    return request
+
+
+@functools.cache
+def inbound_views() -> dict[str, tuple[type, dict[str, Any]]]:
+    """django-anymail's inbound views by URL name (importing them loads the providers' SDKs)."""
+    from anymail import urls as anymail_urls
+
+    views = {}
+    for pattern in anymail_urls.urlpatterns:
+        callback: Callable[..., Any] = pattern.callback
+        if is_inbound_route(pattern.name or ""):
+            views[pattern.name or ""] = (callback.view_class, callback.view_initkwargs)  # type: ignore[attr-defined]
+    return views
+
+
+def is_inbound_route(name: str) -> bool:
+    """anymail's inbound URLs, and Mandrill's one URL for inbound and tracking events."""
+    return name.endswith("_inbound_webhook") or name == "mandrill_webhook"

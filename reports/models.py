@@ -64,6 +64,52 @@ class InboundMessage(models.Model):
         return f"#{self.pk} {self.source} {self.state}"
 
 
+class WebhookDelivery(models.Model):
+    """One authenticated provider webhook request, stored as received before it is answered.
+
+    The drain unpacks it with django-anymail into the InboundMessages it carries (reports.intake),
+    then clears the body; one that cannot be unpacked keeps its body and its error, so nothing an
+    authentic provider posted is lost.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        UNPACKED = "unpacked", _("unpacked")
+        IGNORED = "ignored", _("ignored (carried no mail)")
+        FAILED = "failed", _("failed")
+
+    received_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=64, help_text=_("webhook:<provider>"))
+    route = models.CharField(max_length=100, help_text=_("The name of django-anymail's URL it was posted to."))
+    # The WSGI environ the view needs again: CONTENT_TYPE, PATH_INFO and the HTTP_* headers, never
+    # credentials (Authorization, Cookie).
+    meta = models.JSONField(default=dict)
+    body = models.BinaryField(blank=True, default=b"")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # The InboundMessages it carried: new ones, or the ones a redelivery found already stored.
+    inbound_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # A provider's retry of the same request is acknowledged without storing it again.
+            models.UniqueConstraint(fields=["source", "sha256"], name="webhook_delivery_unique_body")
+        ]
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(state="pending"), name="webhook_delivery_pending"),
+            models.Index(fields=["state", "processed_at"], name="webhook_delivery_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.source} {self.state}"
+
+
 class ProcessingWakeup(models.Model):
     """A single row: whether a drain task is queued and has not started yet.
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from reports.actions import do_claim_pending, do_process_batch, do_process_inbound, do_reset_inbound
-from reports.models import InboundMessage, ProcessingWakeup
+from reports.intake import do_retry_failed_deliveries, do_unpack_webhook_deliveries
+from reports.models import InboundMessage, ProcessingWakeup, WebhookDelivery
 
 # A pending message older than this was probably never drained (broker down at store time).
 STALE_PENDING = timedelta(minutes=2)
@@ -63,7 +64,11 @@ def process_pending() -> int:
     batch_size = settings.ABUSEDESK_PROCESS_BATCH
     deadline = time.monotonic() + DRAIN_SECONDS
     done = 0
-    while ids := do_claim_pending(batch_size):
+    while True:
+        # Webhook requests stored as received become InboundMessages first (reports.intake).
+        do_unpack_webhook_deliveries(batch_size)
+        if not (ids := do_claim_pending(batch_size)):
+            break
         if len(ids) == batch_size:
             # A backlog: a second worker can parse the next batch while this one works.
             wake_processing()
@@ -99,6 +104,11 @@ def sweep_inbound() -> int:
         .exclude(claimed_until__gte=now)
         .count()
     )
+    # Webhook deliveries need a drain too: failed ones due for a retry, and any no drain took.
+    stale += do_retry_failed_deliveries(now=now)
+    stale += WebhookDelivery.objects.filter(
+        state=WebhookDelivery.State.PENDING, received_at__lt=now - STALE_PENDING
+    ).count()
     if stale:
         # Forced: the wake-up row may say "queued" for a task the broker lost.
         wake_processing(force=True)

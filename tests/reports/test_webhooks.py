@@ -15,11 +15,13 @@ import base64
 import hashlib
 import hmac
 import importlib.util
+import io
 import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -28,13 +30,18 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
+from django.db import OperationalError
 from django.http import HttpResponse
 from django.test import AsyncClient, Client
-from django.test.client import FakePayload
+from django.test.client import ClientHandler, FakePayload
+from django.utils import timezone
 
 from reports.actions import do_process_inbound
-from reports.models import InboundMessage, Report
+from reports.formdata import parse_form
+from reports.intake import do_retry_failed_deliveries, do_unpack_webhook_deliveries
+from reports.models import InboundMessage, Report, WebhookDelivery
 from reports.rawstore import read_blob
+from reports.tasks import process_pending, sweep_inbound, wake_processing
 from tests.mail import build_mail
 
 # anymail warns on every SendGrid request that it dropped official support for SendGrid.
@@ -426,7 +433,8 @@ Deliver = Callable[..., HttpResponse]
 
 @pytest.fixture
 def deliver(db: None, webhook_client: Client, request: pytest.FixtureRequest, settings: Any) -> Deliver:
-    """POST a delivery as its provider would; `body` replaces the recorded payload (re-signed)."""
+    """POST a delivery as its provider would, then unpack what was stored as the drain would
+    (`unpack=False` leaves it stored as received); `body` replaces the recorded payload (re-signed)."""
 
     def _deliver(
         case: Delivery,
@@ -434,6 +442,7 @@ def deliver(db: None, webhook_client: Client, request: pytest.FixtureRequest, se
         *,
         auth: str | None = BASIC_AUTH,
         headers: Mapping[str, str] | None = None,
+        unpack: bool = True,
     ) -> HttpResponse:
         if case.needs:
             pytest.importorskip(case.needs)
@@ -453,7 +462,7 @@ def deliver(db: None, webhook_client: Client, request: pytest.FixtureRequest, se
             sent_headers["X-Postal-Signature"] = _postal_signature(key, body)
         sent_headers.update(headers or {})
         extra = {"HTTP_AUTHORIZATION": auth} if auth is not None else {}
-        return webhook_client.generic(
+        response = webhook_client.generic(
             "POST",
             f"/webhooks/anymail/{case.path}",
             body,
@@ -461,6 +470,9 @@ def deliver(db: None, webhook_client: Client, request: pytest.FixtureRequest, se
             headers=sent_headers,
             **extra,
         )
+        if unpack and response.status_code == 200:
+            do_unpack_webhook_deliveries(100)
+        return response
 
     return _deliver
 
@@ -478,6 +490,11 @@ def _changed(case: Delivery, body: bytes, provider_api: _ProviderApi) -> bytes:
         return body
     assert case.marker in body
     return body.replace(case.marker, case.marker + b" (changed)")
+
+
+def _assert_nothing_stored() -> None:
+    assert not WebhookDelivery.objects.exists()
+    assert not InboundMessage.objects.exists()
 
 
 def _parsed(message: InboundMessage) -> Any:
@@ -535,20 +552,20 @@ def test_get_is_not_allowed_and_stores_nothing(case, deliver, webhook_client):
         pytest.importorskip(case.needs)
     response = webhook_client.get(f"/webhooks/anymail/{case.path}", HTTP_AUTHORIZATION=BASIC_AUTH)
     assert response.status_code == 405
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
 def test_missing_basic_auth_is_refused_and_nothing_is_stored(case, deliver):
     # Amazon SNS sends credentials only after a 401 challenge; anymail answers 400 elsewhere.
     assert deliver(case, auth=None).status_code == case.no_auth_status
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
 def test_wrong_basic_auth_is_refused_and_nothing_is_stored(case, deliver):
     assert deliver(case, auth=WRONG_AUTH).status_code == 400
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def _forged(case: Delivery, body: bytes, postal_key: Callable[[], Any]) -> tuple[bytes, dict[str, str]]:
@@ -572,7 +589,7 @@ def _forged(case: Delivery, body: bytes, postal_key: Callable[[], Any]) -> tuple
 def test_bad_signature_is_refused_and_nothing_is_stored(case, deliver, request):
     body, headers = _forged(case, case.body(), lambda: request.getfixturevalue("postal_key"))
     assert deliver(case, body, headers=headers).status_code == 400
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def test_anymail_accepts_a_mailgun_timestamp_years_old(deliver):
@@ -600,7 +617,7 @@ def test_replayed_mailgun_token_with_a_forged_body_is_acknowledged_but_not_store
 def test_payload_over_the_webhook_cap_is_refused_with_413(case, deliver, settings):
     settings.ABUSEDESK_WEBHOOK_MAX_BYTES = len(case.body()) - 1
     assert deliver(case).status_code == 413
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def test_payload_of_exactly_the_cap_is_accepted(deliver, settings):
@@ -621,7 +638,7 @@ def test_unreadable_content_length_is_refused(deliver, webhook_client):
         CONTENT_LENGTH="many",
     )
     assert response.status_code == 400
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def test_body_over_the_cap_without_content_length_is_refused_under_asgi(db, settings):
@@ -642,7 +659,7 @@ def test_body_over_the_cap_without_content_length_is_refused_under_asgi(db, sett
         _body_file=FakePayload(body),
     )
     assert response.status_code == 413
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def _sparkpost_with_text(size: int) -> bytes:
@@ -687,10 +704,6 @@ def test_a_large_parsed_mailgun_payload_keeps_its_fields_and_attachments(deliver
 
 
 def test_large_form_payloads_keep_files_as_files():
-    from django.test import RequestFactory
-
-    from reports.webhooks import _form_data
-
     big = "x" * (django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
     body = (
         b'--B\r\nContent-Disposition: form-data; name="body-plain"\r\n\r\n'
@@ -698,21 +711,42 @@ def test_large_form_payloads_keep_files_as_files():
         + b'\r\n--B\r\nContent-Disposition: form-data; name="attachment-1"; filename="shot.png"\r\n'
         b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\x00\r\n--B--\r\n"
     )
-    request = RequestFactory().post("/", body, content_type="multipart/form-data; boundary=B")
-    post, files = _form_data(request, body)
+    post, files = parse_form(body, "B")
     assert post["body-plain"] == big
     upload = files["attachment-1"]
     assert (upload.name, upload.content_type, upload.read()) == ("shot.png", "image/png", b"\x89PNG\r\n\x1a\n\x00")
 
 
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
-def test_storage_failure_answers_500_so_the_provider_retries(case, deliver, monkeypatch):
-    def failing_store(*args: object, **kwargs: object) -> None:
+def test_failure_to_store_the_request_answers_500_so_the_provider_retries(case, deliver, monkeypatch):
+    def failing_insert(*args: object, **kwargs: object) -> None:
+        raise OperationalError("the database is gone")
+
+    monkeypatch.setattr("reports.intake.insert_unless_conflicting", failing_insert)
+    assert deliver(case).status_code == 500
+    assert not WebhookDelivery.objects.exists()
+    assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.parametrize("case", DELIVERIES, ids=str)
+def test_a_storage_failure_while_unpacking_leaves_the_delivery_pending_with_its_body(case, deliver, monkeypatch):
+    def failing_blob(*args: object, **kwargs: object) -> None:
         raise OSError("media volume full")
 
-    monkeypatch.setattr("reports.intake.do_store_inbound", failing_store)
-    assert deliver(case).status_code == 500
+    assert deliver(case, unpack=False).status_code == 200
+    with monkeypatch.context() as patched:
+        patched.setattr("reports.actions.store_blob", failing_blob)
+        patched.setattr("reports.intake.store_blob", failing_blob)
+        with pytest.raises(OSError, match="media volume full"):
+            do_unpack_webhook_deliveries(100)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, bytes(delivery.body)) == (WebhookDelivery.State.PENDING, case.body())
     assert not InboundMessage.objects.exists()
+    # The next drain, with the volume back, stores the mail.
+    assert do_unpack_webhook_deliveries(100) == 1
+    delivery.refresh_from_db()
+    assert delivery.state == WebhookDelivery.State.UNPACKED
+    assert delivery.inbound_ids == [InboundMessage.objects.get().pk]
 
 
 @pytest.mark.parametrize("name", ["mailgun-filtered", "sendgrid-filtered"])
@@ -740,6 +774,7 @@ def test_mailtrap_integration_check_is_acknowledged_without_storing(deliver):
     notification = {"events": [{**MAILTRAP_NOTIFICATION["events"][0], "inbox_id": 1}]}
     assert deliver(case, json.dumps(notification).encode()).status_code == 200
     assert not InboundMessage.objects.exists()
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.IGNORED
 
 
 @pytest.mark.parametrize(
@@ -771,7 +806,7 @@ def test_without_its_anymail_extra_an_esp_answers_500_to_every_delivery(
         HTTP_AUTHORIZATION=BASIC_AUTH,
     )
     assert response.status_code == 500
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def test_resend_delivery_fetches_the_mail_only_from_the_mocked_api(deliver, provider_api):
@@ -801,7 +836,7 @@ def test_resend_recorded_signature_is_refused_for_its_stale_timestamp(deliver, s
     # ...but svix allows five minutes of clock skew, and the recording is older than that.
     assert time.time() - int(RESEND_RECORDED_TIMESTAMP) > 300
     assert deliver(case, headers=recorded).status_code == 400
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def test_resend_freshly_signed_delivery_is_accepted_and_a_bad_one_refused(deliver, settings):
@@ -811,7 +846,7 @@ def test_resend_freshly_signed_delivery_is_accepted_and_a_bad_one_refused(delive
     now = str(int(time.time()))
     wrong = _svix_headers(RESEND_RECORDED_SECRET, case.headers["svix-id"], now, case.body())
     assert deliver(case, headers=wrong).status_code == 400
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
     fresh = _svix_headers(RESEND_SECRET, case.headers["svix-id"], now, case.body())
     assert deliver(case, headers=fresh).status_code == 200
     assert InboundMessage.objects.get().provider_event_id == case.headers["svix-id"]
@@ -928,18 +963,422 @@ def test_large_form_payloads_with_too_many_parts_are_refused(deliver):
     response = deliver(case, body)
     assert response.status_code == 400
     assert response.json() == {"error": "more than 1100 form parts"}
-    assert not InboundMessage.objects.exists()
+    _assert_nothing_stored()
 
 
 def test_nested_multipart_inside_a_large_form_field_is_just_bytes():
-    from django.test import RequestFactory
-
-    from reports.webhooks import _form_data
-
     nested = b"".join(b'Content-Type: multipart/mixed; boundary="n%d"\r\n\r\n--n%d\r\n' % (i, i) for i in range(5000))
     nested += b"x" * django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     body = b'--B\r\nContent-Disposition: form-data; name="body-mime"\r\n\r\n' + nested + b"\r\n--B--\r\n"
-    request = RequestFactory().post("/", body, content_type="multipart/form-data; boundary=B")
-    post, files = _form_data(request, body)
+    post, files = parse_form(body, "B", raw_fields={"body-mime"})
     assert post["body-mime"].encode() == nested
     assert not files
+
+
+# --- Issue 11: every byte as received (8-bit raw mail in form fields) ------------------------------
+
+REPORT_TEXTS = {
+    "koi8-r": "Заблокируйте канал t.me/propaganda_ru, там видео казней. Спасибо!",
+    "cp1251": "Прошу заблокировать t.me/propaganda_ua: призывы к насилию.",
+    "latin-1": "Bitte sperren Sie t.me/propagande_fr, déjà signalé, très grave.",
+}
+
+
+def _eight_bit_mail(charset: str, *, filler_bytes: int = 0) -> bytes:
+    """A report in `charset` with 8-bit transfer encoding: its body bytes are not UTF-8."""
+    text = REPORT_TEXTS[charset]
+    line = (text + "\n").encode(charset)
+    body = line + line * (filler_bytes // len(line) + 1 if filler_bytes else 0)
+    return (
+        b"From: Reporter <reporter@example.org>\r\n"
+        b"To: abuse@abusedesk.localhost\r\n"
+        b"Subject: Abuse report\r\n"
+        b"Message-ID: <" + charset.encode() + b"-report@example.org>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body
+    )
+
+
+def _with_field(case: Delivery, name: str, value: bytes, *, part_headers: bytes = b"") -> bytes:
+    """The recorded form payload with field `name` holding `value` (and extra part headers)."""
+    body = case.body()
+    head = f'Content-Disposition: form-data; name="{name}"\r\n'.encode()
+    start = body.index(head) + len(head)
+    content = body.index(b"\r\n", start) + 2
+    end = body.index(b"\r\n--BoUnDaRyStRiNg", content)
+    return body[:start] + part_headers + b"\r\n" + value + body[end:]
+
+
+FORM_RAW_FIELDS = {"mailgun-mime": "body-mime", "sendgrid-raw": "email"}
+EIGHT_BIT_MAILS = [
+    pytest.param(charset, size, id=f"{charset}-{label}")
+    for charset in REPORT_TEXTS
+    for size, label in ((0, "small"), (3 * 1024 * 1024, "over-2.5MB"))
+]
+
+
+@pytest.mark.parametrize(("charset", "size"), EIGHT_BIT_MAILS)
+@pytest.mark.parametrize("name", FORM_RAW_FIELDS)
+def test_8bit_raw_mail_in_a_form_field_is_stored_byte_for_byte(name, charset, size, deliver):
+    """Issue 11: Mailgun's body-mime and SendGrid's email lost koi8-r, cp1251 and Latin-1 bytes to
+    U+FFFD, below and above Django's 2.5 MB field limit."""
+    case = BY_NAME[name]
+    mail = _eight_bit_mail(charset, filler_bytes=size)
+    with pytest.raises(UnicodeDecodeError):
+        mail.decode("utf-8")
+    body = _with_field(case, FORM_RAW_FIELDS[name], mail)
+    assert (len(body) > django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE) == bool(size)
+    assert deliver(case, body).status_code == 200
+    message = InboundMessage.objects.get()
+    assert read_blob(message.raw.name) == mail
+    assert message.sha256 == hashlib.sha256(mail).hexdigest()
+    if not size:
+        # The bytes are right, so the report reads right and names its channel.
+        do_process_inbound(message.pk)
+        report = Report.objects.get()
+        assert REPORT_TEXTS[charset] in report.text
+        assert report.entities.count() == 1
+
+
+@pytest.mark.parametrize("name", FORM_RAW_FIELDS)
+def test_a_real_dkim_signed_8bit_mail_keeps_the_bytes_its_signature_covers(name, deliver):
+    """Yahoo's DKIM-signed mail with raw 8-bit koi8-r/cp1251 bytes in a header (flanker corpus):
+    stored byte for byte, its signature would verify against the evidence."""
+    mail = (DATA.parent / "mail" / "flanker-messages" / "russian-attachment-yahoo.eml").read_bytes()
+    assert b"DKIM-Signature:" in mail
+    with pytest.raises(UnicodeDecodeError):
+        mail.decode("utf-8")
+    case = BY_NAME[name]
+    assert deliver(case, _with_field(case, FORM_RAW_FIELDS[name], mail)).status_code == 200
+    assert read_blob(InboundMessage.objects.get().raw.name) == mail
+
+
+@pytest.mark.parametrize("name", ["sparkpost", "postal"])
+def test_8bit_raw_mail_in_base64_json_is_stored_byte_for_byte(name, deliver):
+    case = BY_NAME[name]
+    mail = _eight_bit_mail("koi8-r")
+    payload = json.loads(case.body())
+    if name == "sparkpost":
+        content = payload[0]["msys"]["relay_message"]["content"]
+        content.update(email_rfc822=base64.b64encode(mail).decode(), email_rfc822_is_base64=True)
+    else:
+        payload["message"] = base64.b64encode(mail).decode()
+    assert deliver(case, json.dumps(payload).encode()).status_code == 200
+    assert read_blob(InboundMessage.objects.get().raw.name) == mail
+
+
+# --- Issue 11: an unknown charset is a clear 400 -----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 3 * 1024 * 1024], ids=["small", "over-2.5MB"])
+def test_a_form_field_with_an_unknown_charset_is_refused_with_400(size, deliver):
+    """It raised an unhandled LookupError (a 500, retried for ever) on parts over 2.5 MB."""
+    case = BY_NAME["mailgun-parsed"]
+    text = b"Block t.me/some_channel\n" + b"x" * size
+    body = _with_field(case, "body-plain", text, part_headers=b"Content-Type: text/plain; charset=x-unknown-8\r\n")
+    response = deliver(case, body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "form field 'body-plain' declares an unknown charset 'x-unknown-8'"}
+    _assert_nothing_stored()
+
+
+@pytest.mark.parametrize("name", FORM_RAW_FIELDS)
+def test_a_raw_mail_field_with_an_unknown_charset_keeps_its_bytes(name, deliver):
+    """The charset a form part claims says nothing about a raw mail, whose bytes are kept."""
+    case = BY_NAME[name]
+    mail = _eight_bit_mail("cp1251")
+    headers = b"Content-Type: text/plain; charset=x-unknown-8\r\n"
+    assert deliver(case, _with_field(case, FORM_RAW_FIELDS[name], mail, part_headers=headers)).status_code == 200
+    assert read_blob(InboundMessage.objects.get().raw.name) == mail
+
+
+def test_a_declared_known_charset_decodes_a_form_field():
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="body-plain"\r\n'
+        b"Content-Type: text/plain; charset=koi8-r\r\n\r\n" + REPORT_TEXTS["koi8-r"].encode("koi8-r") + b"\r\n--B--\r\n"
+    )
+    post, _files = parse_form(body, "B")
+    assert post["body-plain"] == REPORT_TEXTS["koi8-r"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"no boundary here", "the form's boundary never appears in the body"),
+        (b'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n', "the form ends without its closing boundary"),
+    ],
+)
+def test_a_broken_form_is_refused_with_a_reason(body, error, deliver):
+    response = deliver(BY_NAME["mailgun-mime"], body, headers={"Content-Type": "multipart/form-data; boundary=B"})
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    _assert_nothing_stored()
+
+
+# --- Issue 11: authenticate before reading the body ----------------------------------------------
+
+
+class _UnreadableBody(io.RawIOBase):
+    """A request body that fails the test if anything reads it."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads += 1
+        raise AssertionError("the request body was read")
+
+
+def _post_unreadable(case: Delivery, auth: str | None) -> tuple[HttpResponse, _UnreadableBody]:
+    """POST a 69 MB body nobody may read, through the whole middleware stack."""
+    body = _UnreadableBody()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"/webhooks/anymail/{case.path}",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": body,
+        "wsgi.errors": io.StringIO(),
+        "CONTENT_TYPE": case.content_type,
+        "CONTENT_LENGTH": str(69 * 1024 * 1024),
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in case.headers.items()},
+        **({"HTTP_AUTHORIZATION": auth} if auth is not None else {}),
+    }
+    return ClientHandler(enforce_csrf_checks=True)(environ), body
+
+
+@pytest.mark.parametrize("case", DELIVERIES, ids=str)
+@pytest.mark.parametrize(
+    ("auth", "wrong"),
+    [(None, False), ("Basic a", False), ("Bearer abc", False), (WRONG_AUTH, True), ("Basic !!!", True)],
+    ids=["none", "undecodable", "not-basic", "wrong", "empty"],
+)
+def test_an_unauthenticated_post_is_refused_without_reading_its_body(case, auth, wrong, db):
+    """Issue 11: an anonymous 69 MB post was read and split (26 s, 140 MB) before basic auth.
+    Without readable basic credentials Amazon SNS gets its 401 challenge, the others 400."""
+    if case.needs:
+        pytest.importorskip(case.needs)
+    response, body = _post_unreadable(case, auth)
+    assert response.status_code == (400 if wrong else case.no_auth_status)
+    assert body.reads == 0
+    _assert_nothing_stored()
+
+
+def test_the_unreadable_body_would_notice_a_read(db):
+    """The control for the test above: with the right auth the view reads, and the body says so."""
+    response, body = _post_unreadable(BY_NAME["sparkpost"], BASIC_AUTH)
+    assert body.reads > 0
+    assert response.status_code == 500
+
+
+def test_an_authenticated_post_over_the_cap_is_refused_without_reading_its_body(db, settings):
+    settings.ABUSEDESK_WEBHOOK_MAX_BYTES = 10 * 1024 * 1024
+    response, body = _post_unreadable(BY_NAME["postmark-raw"], BASIC_AUTH)
+    assert response.status_code == 413
+    assert body.reads == 0
+
+
+def test_an_amazon_sns_post_without_auth_is_challenged(db):
+    pytest.importorskip("boto3")
+    response, _body = _post_unreadable(BY_NAME["amazon_ses-sns-utf8"], None)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_basic_auth_is_compared_with_every_configured_secret(deliver, settings, monkeypatch):
+    """Constant time per secret, and all of them every time, also when the first one matches."""
+    import reports.webhooks
+
+    secrets = [WEBHOOK_SECRET, "abusedesk:second-secret", "abusedesk:third-secret"]
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": secrets}
+    compared: list[str] = []
+    real = reports.webhooks.constant_time_compare
+
+    def recording(supplied: str, secret: str) -> bool:
+        compared.append(secret)
+        return real(supplied, secret)
+
+    monkeypatch.setattr("reports.webhooks.constant_time_compare", recording)
+    assert deliver(BY_NAME["sparkpost"], unpack=False).status_code == 200
+    assert compared == secrets
+    compared.clear()
+    assert deliver(BY_NAME["sparkpost"], auth=WRONG_AUTH, unpack=False).status_code == 400
+    assert compared == secrets
+
+
+def test_with_no_webhook_secret_configured_every_post_is_refused(deliver, settings):
+    settings.ANYMAIL = {key: value for key, value in settings.ANYMAIL.items() if key != "WEBHOOK_SECRET"}
+    assert deliver(BY_NAME["sparkpost"]).status_code == 400
+    _assert_nothing_stored()
+
+
+# --- The request stored as received, unpacked by the drain -------------------------------------------
+
+
+@pytest.mark.parametrize("case", DELIVERIES, ids=str)
+def test_the_request_stores_the_delivery_as_received_and_nothing_else(case, deliver):
+    assert deliver(case, unpack=False).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.source, delivery.state, bytes(delivery.body)) == (
+        f"webhook:{case.esp}",
+        WebhookDelivery.State.PENDING,
+        case.body(),
+    )
+    assert delivery.sha256 == hashlib.sha256(case.body()).hexdigest()
+    assert delivery.meta["CONTENT_TYPE"] == case.content_type
+    assert delivery.meta["PATH_INFO"] == f"/webhooks/anymail/{case.path}"
+    # The credentials that let it in are not part of what is kept.
+    assert "HTTP_AUTHORIZATION" not in delivery.meta
+    assert not InboundMessage.objects.exists()
+
+
+def test_a_webhook_wakes_the_drain_once_the_delivery_is_committed(deliver, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
+    assert callbacks == [wake_processing]
+
+
+def test_a_retried_request_is_acknowledged_without_storing_it_again(deliver):
+    case = BY_NAME["sparkpost"]
+    assert deliver(case, unpack=False).status_code == 200
+    assert deliver(case, unpack=False).status_code == 200
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.parametrize("case", DELIVERIES, ids=str)
+def test_unpacking_stores_the_mail_at_the_delivery_time_and_drops_the_request_body(case, deliver):
+    assert deliver(case, unpack=False).status_code == 200
+    assert do_unpack_webhook_deliveries(100) == 1
+    delivery = WebhookDelivery.objects.get()
+    message = InboundMessage.objects.get()
+    assert (delivery.state, delivery.inbound_ids, bytes(delivery.body)) == (
+        WebhookDelivery.State.UNPACKED,
+        [message.pk],
+        b"",
+    )
+    assert (message.received_at, message.state) == (delivery.received_at, InboundMessage.State.PENDING)
+    assert do_unpack_webhook_deliveries(100) == 0
+
+
+def test_a_redelivered_event_points_at_the_mail_already_stored(deliver, provider_api):
+    case = BY_NAME["postmark-raw"]
+    assert deliver(case).status_code == 200
+    first = InboundMessage.objects.get()
+    assert deliver(case, _changed(case, case.body(), provider_api)).status_code == 200
+    assert [d.inbound_ids for d in WebhookDelivery.objects.order_by("pk")] == [[first.pk], [first.pk]]
+    assert list(InboundMessage.objects.all()) == [first]
+
+
+def test_a_delivery_with_several_events_stores_each_mail(deliver):
+    case = BY_NAME["sparkpost"]
+    events = json.loads(case.body())
+    second = json.loads(json.dumps(events[0]))
+    content = second["msys"]["relay_message"]["content"]
+    content.update(
+        email_rfc822=base64.b64encode(build_mail("Block t.me/second_one")).decode(), email_rfc822_is_base64=True
+    )
+    assert deliver(case, json.dumps([*events, second]).encode()).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.inbound_ids == list(InboundMessage.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(delivery.inbound_ids) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [("postmark-raw", b"this is not json"), ("sparkpost", b"<html>502 Bad Gateway</html>"), ("brevo", b"")],
+)
+def test_a_body_that_is_not_the_providers_json_is_refused_with_400(name, body, deliver):
+    response = deliver(BY_NAME[name], body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "this provider posts JSON; the body is not JSON"}
+    _assert_nothing_stored()
+
+
+def test_an_authentic_delivery_anymail_cannot_parse_is_kept_failed_and_visible(deliver):
+    """Stored, never lost: marked failed with anymail's error, its body kept for a retry."""
+    case = BY_NAME["sparkpost"]
+    body = json.dumps([{"msys": {"track_event": {"type": "click"}}}]).encode()
+    assert deliver(case, body).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == WebhookDelivery.State.FAILED
+    assert delivery.error.startswith("AnymailConfigurationError: You seem to have set SparkPost's *tracking* webhook")
+    assert (bytes(delivery.body), delivery.attempts) == (body, 1)
+    assert not InboundMessage.objects.exists()
+
+
+def test_failed_deliveries_are_retried_with_back_off_up_to_the_attempt_limit(deliver, settings, monkeypatch):
+    case = BY_NAME["postmark-raw"]
+    monkeypatch.setattr("reports.intake._mails_in", _raising(ConnectionError("provider API down")))
+    assert deliver(case).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.error) == (WebhookDelivery.State.FAILED, "ConnectionError: provider API down")
+    assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(seconds=30)) == 0
+    assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(minutes=3)) == 1
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PENDING
+    monkeypatch.undo()
+    assert do_unpack_webhook_deliveries(100) == 1
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.error, delivery.attempts) == (WebhookDelivery.State.UNPACKED, "", 2)
+    assert delivery.inbound_ids == [InboundMessage.objects.get().pk]
+
+
+def test_a_delivery_that_failed_every_attempt_stays_failed(deliver, settings, monkeypatch):
+    settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS = 1
+    monkeypatch.setattr("reports.intake._mails_in", _raising(ValueError("broken")))
+    assert deliver(BY_NAME["postmark-raw"]).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(days=1)) == 0
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.FAILED
+
+
+def test_unpacking_is_bounded_by_the_processing_time_budget(deliver, settings, monkeypatch):
+    from reports.timebox import ProcessingTimeout
+
+    monkeypatch.setattr("reports.intake._mails_in", _raising(ProcessingTimeout("processing took longer than 10 s")))
+    assert deliver(BY_NAME["postmark-raw"]).status_code == 200
+    assert WebhookDelivery.objects.get().error == "ProcessingTimeout: processing took longer than 10 s"
+
+
+def _raising(exc: Exception) -> Callable[..., Any]:
+    def fail(*args: object, **kwargs: object) -> Any:
+        raise exc
+
+    return fail
+
+
+def test_the_drain_unpacks_deliveries_then_processes_their_mail(deliver):
+    assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
+    assert process_pending() == 1
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.UNPACKED
+    assert InboundMessage.objects.get().state == InboundMessage.State.PROCESSED
+    assert Report.objects.get().subject == "Test subject"
+
+
+def test_the_sweep_wakes_a_drain_for_a_delivery_no_drain_took(deliver, monkeypatch):
+    assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
+    woken: list[bool] = []
+    monkeypatch.setattr("reports.tasks.wake_processing", lambda *, force=False: woken.append(force))
+    assert sweep_inbound() == 0
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=3))
+    assert sweep_inbound() == 1
+    assert woken == [True]
+
+
+def test_deliveries_are_listed_read_only_in_admin(deliver, admin_client):
+    assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    listing = admin_client.get("/admin/reports/webhookdelivery/")
+    assert listing.status_code == 200
+    assert b"webhook:postmark" in listing.content
+    page = admin_client.get(f"/admin/reports/webhookdelivery/{delivery.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="body"' not in page.content
+    assert admin_client.post(f"/admin/reports/webhookdelivery/{delivery.pk}/delete/").status_code == 403
