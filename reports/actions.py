@@ -120,24 +120,46 @@ def do_store_inbound(
     return StoreResult(message, created=True)
 
 
-def do_store_inbound_many(raws: Sequence[bytes], *, source: str, enqueue: bool = True) -> list[StoreResult]:
-    """Store many messages at once (files, mbox, Maildir), idempotently; one result per input.
+@dataclass(frozen=True)
+class Arrival:
+    """A raw mail and what its intake path knows about it, for do_store_inbound_many (a webhook
+    delivery's event id and envelope, and when the request that carried it was stored)."""
+
+    raw: bytes
+    provider_event_id: str = ""
+    envelope_sender: str = ""
+    envelope_recipient: str = ""
+    received_at: datetime | None = None
+
+
+def do_store_inbound_many(raws: Sequence[bytes | Arrival], *, source: str, enqueue: bool = True) -> list[StoreResult]:
+    """Store many messages at once (files, mbox, Maildir, unpacked webhook deliveries),
+    idempotently; one result per input.
 
     The same guarantees as do_store_inbound, with one query and one insert for the lot. If a
-    concurrent writer stored one of them meanwhile, it falls back to one message at a time.
+    concurrent writer stored one of them meanwhile, or two share a provider event id, it falls
+    back to one message at a time.
     """
-    digests = [hashlib.sha256(raw).hexdigest() for raw in raws]
+    arrivals = [raw if isinstance(raw, Arrival) else Arrival(raw) for raw in raws]
+    digests = [hashlib.sha256(arrival.raw).hexdigest() for arrival in arrivals]
     known = _stored_with(digests)
-    unseen = {digest: raw for raw, digest in zip(raws, digests, strict=True) if digest not in known}
+    unseen = {digest: arrival for arrival, digest in zip(arrivals, digests, strict=True) if digest not in known}
     # Each blob waits on two fsyncs; written side by side, the file system commits them together.
     with ThreadPoolExecutor(max_workers=BLOB_WRITERS) as pool:
-        names = list(pool.map(lambda item: store_blob("inbound", item[0], item[1], ".eml"), unseen.items()))
+        names = list(pool.map(lambda item: store_blob("inbound", item[0], item[1].raw, ".eml"), unseen.items()))
     now = timezone.now()
     new = {
         digest: InboundMessage(
-            received_at=now, source=_storable(source, 64), raw=name, raw_size=len(raw), sha256=digest
+            received_at=arrival.received_at or now,
+            source=_storable(source, 64),
+            raw=name,
+            raw_size=len(arrival.raw),
+            sha256=digest,
+            provider_event_id=_storable(arrival.provider_event_id, 255),
+            envelope_sender=_storable(arrival.envelope_sender, 320),
+            envelope_recipient=_storable(arrival.envelope_recipient, 320),
         )
-        for (digest, raw), name in zip(unseen.items(), names, strict=True)
+        for (digest, arrival), name in zip(unseen.items(), names, strict=True)
     }
     try:
         with transaction.atomic():
@@ -145,7 +167,18 @@ def do_store_inbound_many(raws: Sequence[bytes], *, source: str, enqueue: bool =
             if enqueue and new:
                 _wake_after_commit()
     except IntegrityError:
-        return [do_store_inbound(raw, source=source, enqueue=enqueue) for raw in raws]
+        return [
+            do_store_inbound(
+                arrival.raw,
+                source=source,
+                provider_event_id=arrival.provider_event_id,
+                envelope_sender=arrival.envelope_sender,
+                envelope_recipient=arrival.envelope_recipient,
+                received_at=arrival.received_at,
+                enqueue=enqueue,
+            )
+            for arrival in arrivals
+        ]
     results = []
     first_copy = set(new)  # a file given twice is stored once, and counted once as stored
     for digest in digests:

@@ -736,7 +736,6 @@ def test_a_storage_failure_while_unpacking_leaves_the_delivery_pending_with_its_
     assert deliver(case, unpack=False).status_code == 200
     with monkeypatch.context() as patched:
         patched.setattr("reports.actions.store_blob", failing_blob)
-        patched.setattr("reports.intake.store_blob", failing_blob)
         with pytest.raises(OSError, match="media volume full"):
             do_unpack_webhook_deliveries(100)
     delivery = WebhookDelivery.objects.get()
@@ -1316,7 +1315,7 @@ def test_an_authentic_delivery_anymail_cannot_parse_is_kept_failed_and_visible(d
 
 def test_failed_deliveries_are_retried_with_back_off_up_to_the_attempt_limit(deliver, settings, monkeypatch):
     case = BY_NAME["postmark-raw"]
-    monkeypatch.setattr("reports.intake._mails_in", _raising(ConnectionError("provider API down")))
+    monkeypatch.setattr("reports.intake._arrivals_in", _raising(ConnectionError("provider API down")))
     assert deliver(case).status_code == 200
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.error) == (WebhookDelivery.State.FAILED, "ConnectionError: provider API down")
@@ -1332,7 +1331,7 @@ def test_failed_deliveries_are_retried_with_back_off_up_to_the_attempt_limit(del
 
 def test_a_delivery_that_failed_every_attempt_stays_failed(deliver, settings, monkeypatch):
     settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS = 1
-    monkeypatch.setattr("reports.intake._mails_in", _raising(ValueError("broken")))
+    monkeypatch.setattr("reports.intake._arrivals_in", _raising(ValueError("broken")))
     assert deliver(BY_NAME["postmark-raw"]).status_code == 200
     delivery = WebhookDelivery.objects.get()
     assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(days=1)) == 0
@@ -1342,7 +1341,7 @@ def test_a_delivery_that_failed_every_attempt_stays_failed(deliver, settings, mo
 def test_unpacking_is_bounded_by_the_processing_time_budget(deliver, settings, monkeypatch):
     from reports.timebox import ProcessingTimeout
 
-    monkeypatch.setattr("reports.intake._mails_in", _raising(ProcessingTimeout("processing took longer than 10 s")))
+    monkeypatch.setattr("reports.intake._arrivals_in", _raising(ProcessingTimeout("processing took longer than 10 s")))
     assert deliver(BY_NAME["postmark-raw"]).status_code == 200
     assert WebhookDelivery.objects.get().error == "ProcessingTimeout: processing took longer than 10 s"
 
@@ -1382,3 +1381,13 @@ def test_deliveries_are_listed_read_only_in_admin(deliver, admin_client):
     assert page.status_code == 200
     assert b'name="body"' not in page.content
     assert admin_client.post(f"/admin/reports/webhookdelivery/{delivery.pk}/delete/").status_code == 403
+
+
+def test_unpacking_keeps_the_envelope_and_the_event_id(deliver):
+    assert deliver(BY_NAME["mailgun-mime"]).status_code == 200
+    message = InboundMessage.objects.get()
+    assert (message.envelope_sender, message.envelope_recipient, message.provider_event_id) == (
+        "envelope-from@example.org",
+        "test@inbound.example.com",
+        MAILGUN_TOKEN,
+    )
