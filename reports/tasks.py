@@ -66,7 +66,10 @@ def process_pending() -> int:
     done = 0
     while True:
         # Webhook requests stored as received become InboundMessages first (reports.intake).
-        do_unpack_webhook_deliveries(batch_size)
+        # When more wait than one batch, another drain unpacks them (this one may find no mail
+        # to process, if those deliveries carried none).
+        if do_unpack_webhook_deliveries(batch_size) == batch_size:
+            wake_processing()
         if not (ids := do_claim_pending(batch_size)):
             break
         if len(ids) == batch_size:

@@ -36,6 +36,7 @@ from django.test import AsyncClient, Client
 from django.test.client import ClientHandler, FakePayload
 from django.utils import timezone
 
+import reports.intake
 from reports.actions import do_process_inbound
 from reports.formdata import parse_form
 from reports.intake import do_retry_failed_deliveries, do_unpack_webhook_deliveries
@@ -1391,3 +1392,27 @@ def test_unpacking_keeps_the_envelope_and_the_event_id(deliver):
         "test@inbound.example.com",
         MAILGUN_TOKEN,
     )
+
+
+def test_a_full_batch_of_deliveries_that_carried_no_mail_wakes_a_drain_for_the_rest(deliver, settings, monkeypatch):
+    """The drain stops when it finds no mail to process; deliveries left behind a full batch
+    (here two that fail) are not stranded: another drain is woken for them."""
+    settings.ABUSEDESK_PROCESS_BATCH = 2
+    case = BY_NAME["postmark-raw"]
+    for n in range(3):
+        assert (
+            deliver(case, case.body().replace(b"Test body plain", b"Test body %d" % n), unpack=False).status_code == 200
+        )
+    assert deliver(BY_NAME["sparkpost"], unpack=False).status_code == 200
+    real = reports.intake._arrivals_in
+
+    def only_sparkpost(delivery: WebhookDelivery) -> list[Any]:
+        if delivery.source != "webhook:sparkpost":
+            raise ValueError("broken")
+        return real(delivery)
+
+    monkeypatch.setattr("reports.intake._arrivals_in", only_sparkpost)
+    # A full batch wakes a second drain, which under the test settings runs inside this one.
+    process_pending()
+    assert sorted(WebhookDelivery.objects.values_list("state", flat=True)) == ["failed"] * 3 + ["unpacked"]
+    assert InboundMessage.objects.get().state == InboundMessage.State.PROCESSED
