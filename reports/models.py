@@ -85,6 +85,8 @@ class WebhookDelivery(models.Model):
     # credentials (Authorization, Cookie).
     meta = models.JSONField(default=dict)
     body = models.BinaryField(blank=True, default=b"")
+    # A large body is kept in storage instead (reports.intake.INLINE_BODY_BYTES).
+    body_file = models.CharField(max_length=255, blank=True, default="")
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
@@ -96,7 +98,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         constraints = [
             # A provider's retry of the same request is acknowledged without storing it again.
             models.UniqueConstraint(fields=["source", "sha256"], name="webhook_delivery_unique_body")

@@ -65,13 +65,19 @@ def process_pending() -> int:
     deadline = time.monotonic() + DRAIN_SECONDS
     done = 0
     while True:
-        # Webhook requests stored as received become InboundMessages first (reports.intake).
-        # When more wait than one batch, another drain unpacks them (this one may find no mail
-        # to process, if those deliveries carried none).
-        if do_unpack_webhook_deliveries(batch_size) == batch_size:
+        # Webhook requests stored as received become InboundMessages first (reports.intake);
+        # a backlog of them is unpacked by a second worker meanwhile.
+        unpacked = do_unpack_webhook_deliveries(batch_size)
+        if unpacked == batch_size:
             wake_processing()
         if not (ids := do_claim_pending(batch_size)):
-            break
+            if not unpacked:
+                break
+            # What it unpacked carried no mail (or failed); more deliveries may wait.
+            if time.monotonic() > deadline:
+                wake_processing()
+                break
+            continue
         if len(ids) == batch_size:
             # A backlog: a second worker can parse the next batch while this one works.
             wake_processing()

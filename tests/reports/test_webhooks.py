@@ -1416,3 +1416,51 @@ def test_a_full_batch_of_deliveries_that_carried_no_mail_wakes_a_drain_for_the_r
     process_pending()
     assert sorted(WebhookDelivery.objects.values_list("state", flat=True)) == ["failed"] * 3 + ["unpacked"]
     assert InboundMessage.objects.get().state == InboundMessage.State.PROCESSED
+
+
+def _body_files(settings: Any) -> list[Path]:
+    folder = Path(settings.MEDIA_ROOT) / "webhooks"
+    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
+
+
+def test_a_large_body_is_kept_as_a_file_until_unpacked(
+    deliver, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("reports.intake.INLINE_BODY_BYTES", 100)
+    case = BY_NAME["postmark-raw"]
+    assert deliver(case, unpack=False).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert (bytes(delivery.body), delivery.size) == (b"", len(case.body()))
+    assert [path.read_bytes() for path in _body_files(settings)] == [case.body()]
+    # A retry of the same request stores nothing, its own copy of the body included.
+    assert deliver(case, unpack=False).status_code == 200
+    assert len(_body_files(settings)) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert do_unpack_webhook_deliveries(100) == 1
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.body_file) == (WebhookDelivery.State.UNPACKED, "")
+    assert read_blob(InboundMessage.objects.get().raw.name) == _raw_mime_sent(case)
+    assert _body_files(settings) == []
+
+
+def test_a_large_body_that_fails_to_unpack_keeps_its_file(deliver, settings, monkeypatch):
+    monkeypatch.setattr("reports.intake.INLINE_BODY_BYTES", 100)
+    monkeypatch.setattr("reports.intake._arrivals_in", _raising(ValueError("broken")))
+    assert deliver(BY_NAME["postmark-raw"]).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == WebhookDelivery.State.FAILED
+    assert [path.read_bytes() for path in _body_files(settings)] == [BY_NAME["postmark-raw"].body()]
+
+
+def test_an_unpack_holds_a_bounded_amount_of_request_bodies(deliver, monkeypatch):
+    case = BY_NAME["sparkpost"]
+    for n in range(3):
+        assert deliver(case, _sparkpost_with_text(1000 + n), unpack=False).status_code == 200
+    monkeypatch.setattr("reports.intake.UNPACK_BODY_BYTES", 2 * len(_sparkpost_with_text(1002)))
+    assert do_unpack_webhook_deliveries(100) == 2
+    assert do_unpack_webhook_deliveries(100) == 1
+    # One delivery is always taken, however large.
+    assert deliver(case, _sparkpost_with_text(1003), unpack=False).status_code == 200
+    monkeypatch.setattr("reports.intake.UNPACK_BODY_BYTES", 10)
+    assert do_unpack_webhook_deliveries(100) == 1
+    assert InboundMessage.objects.count() == 4
