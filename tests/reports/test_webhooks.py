@@ -12,6 +12,7 @@ Amazon SES needs boto3, Postal needs cryptography and Resend's signature check n
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import importlib.util
@@ -1464,3 +1465,15 @@ def test_an_unpack_holds_a_bounded_amount_of_request_bodies(deliver, monkeypatch
     monkeypatch.setattr("reports.intake.UNPACK_BODY_BYTES", 10)
     assert do_unpack_webhook_deliveries(100) == 1
     assert InboundMessage.objects.count() == 4
+
+
+def test_mandrill_url_encoded_form_is_stored_and_unpacked(deliver):
+    """Mandrill posts application/x-www-form-urlencoded; its signature covers the parameters, not
+    their encoding, so the recorded one still holds."""
+    from urllib.parse import urlencode
+
+    case = BY_NAME["mandrill"]
+    events = _form_fields(case, case.body())["mandrill_events"].decode()
+    form = dataclasses.replace(case, content_type="application/x-www-form-urlencoded")
+    assert deliver(form, urlencode({"mandrill_events": events}).encode()).status_code == 200
+    assert read_blob(InboundMessage.objects.get().raw.name) == _raw_mime_sent(case)
