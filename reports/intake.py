@@ -18,6 +18,7 @@ MIME get a message class that parses only the header block and keeps the bytes
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -40,7 +41,7 @@ from anymail.signals import AnymailInboundEvent
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -284,56 +285,87 @@ def do_unpack_webhook_deliveries(limit: int) -> int:
     leaving every delivery pending for the next drain.
     """
     keep_raw_mime()
-    with transaction.atomic():
-        # Row locks, not a lease: a drain that dies releases them with its connection, and a
-        # concurrent drain on PostgreSQL takes the next deliveries instead of waiting.
-        pending = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(state=WebhookDelivery.State.PENDING)
-            .order_by("pk")
-            .values_list("pk", "size")[:limit]
-        )
-        taken: list[int] = []
-        held = 0
-        for delivery_id, size in pending:
-            if taken and held + size > UNPACK_BODY_BYTES:
-                break
-            taken.append(delivery_id)
-            held += size
-        if not taken:
+    # On PostgreSQL the deliveries taken stay locked for the whole unpack: row locks, not a lease,
+    # so a drain that dies releases them with its connection, and a concurrent drain takes the
+    # next ones (SKIP LOCKED). SQLite has no row locks and one writer for the whole database:
+    # there anymail parses before the write transaction, so webhook requests do not wait for it,
+    # and the transaction keeps only the deliveries no other drain stored meanwhile.
+    locking = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic() if locking else contextlib.nullcontext():
+        deliveries = _take(limit)
+        if not deliveries:
             return 0
-        deliveries = list(WebhookDelivery.objects.filter(pk__in=taken).order_by("pk"))
-        now = timezone.now()
-        carried: list[tuple[WebhookDelivery, list[Arrival]]] = []
-        failed: list[WebhookDelivery] = []
-        for delivery in deliveries:
-            try:
-                with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
-                    carried.append((delivery, _arrivals_in(delivery)))
-            except Exception as exc:
-                logger.warning("webhook delivery %s could not be unpacked", delivery.pk, exc_info=True)
-                delivery.error = f"{type(exc).__name__}: {exc}"[:5000]
-                failed.append(delivery)
-        _store(carried)
-        done = WebhookDelivery.objects.filter(pk__in=taken)
-        # The mail is stored now; the request's body would only double it.
-        for state, ids in (
-            (WebhookDelivery.State.UNPACKED, [d.pk for d, arrivals in carried if arrivals]),
-            (WebhookDelivery.State.IGNORED, [d.pk for d, arrivals in carried if not arrivals]),
-        ):
-            done.filter(pk__in=ids).update(
-                state=state, error="", body=b"", body_file="", attempts=F("attempts") + 1, processed_at=now
-            )
-        for delivery, _arrivals in carried:
-            if delivery.body_file:
-                # After the commit: rolled back, the delivery still needs its body.
-                transaction.on_commit(functools.partial(default_storage.delete, delivery.body_file))
-        update_rows([d for d, arrivals in carried if arrivals], ["inbound_ids"])
-        for delivery in failed:
-            done.filter(pk=delivery.pk).update(
-                state=WebhookDelivery.State.FAILED, error=delivery.error, attempts=F("attempts") + 1, processed_at=now
-            )
-    return len(taken)
+        carried, failed = _unpacked(deliveries)
+        with transaction.atomic():
+            if not locking:
+                still = set(
+                    WebhookDelivery.objects.filter(
+                        pk__in=[d.pk for d in deliveries], state=WebhookDelivery.State.PENDING
+                    ).values_list("pk", flat=True)
+                )
+                carried = [(d, arrivals) for d, arrivals in carried if d.pk in still]
+                failed = [d for d in failed if d.pk in still]
+            _store(carried)
+            _mark(carried, failed)
+    return len(deliveries)
+
+
+def _take(limit: int) -> list[WebhookDelivery]:
+    """The oldest pending deliveries, up to `limit` and UNPACK_BODY_BYTES (at least one)."""
+    pending = (
+        WebhookDelivery.objects.select_for_update(skip_locked=True)
+        .filter(state=WebhookDelivery.State.PENDING)
+        .order_by("pk")
+        .values_list("pk", "size")[:limit]
+    )
+    taken: list[int] = []
+    held = 0
+    for delivery_id, size in pending:
+        if taken and held + size > UNPACK_BODY_BYTES:
+            break
+        taken.append(delivery_id)
+        held += size
+    return list(WebhookDelivery.objects.filter(pk__in=taken).order_by("pk")) if taken else []
+
+
+def _unpacked(
+    deliveries: list[WebhookDelivery],
+) -> tuple[list[tuple[WebhookDelivery, list[Arrival]]], list[WebhookDelivery]]:
+    """Each delivery with the mails anymail finds in it, and those it could not parse (with their
+    `error` set)."""
+    carried: list[tuple[WebhookDelivery, list[Arrival]]] = []
+    failed: list[WebhookDelivery] = []
+    for delivery in deliveries:
+        try:
+            with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
+                carried.append((delivery, _arrivals_in(delivery)))
+        except Exception as exc:
+            logger.warning("webhook delivery %s could not be unpacked", delivery.pk, exc_info=True)
+            delivery.error = f"{type(exc).__name__}: {exc}"[:5000]
+            failed.append(delivery)
+    return carried, failed
+
+
+def _mark(carried: list[tuple[WebhookDelivery, list[Arrival]]], failed: list[WebhookDelivery]) -> None:
+    now = timezone.now()
+    done = WebhookDelivery.objects.all()
+    # The mail is stored now; the request's body would only double it.
+    for state, ids in (
+        (WebhookDelivery.State.UNPACKED, [d.pk for d, arrivals in carried if arrivals]),
+        (WebhookDelivery.State.IGNORED, [d.pk for d, arrivals in carried if not arrivals]),
+    ):
+        done.filter(pk__in=ids).update(
+            state=state, error="", body=b"", body_file="", attempts=F("attempts") + 1, processed_at=now
+        )
+    for delivery, _arrivals in carried:
+        if delivery.body_file:
+            # After the commit: rolled back, the delivery still needs its body.
+            transaction.on_commit(functools.partial(default_storage.delete, delivery.body_file))
+    update_rows([d for d, arrivals in carried if arrivals], ["inbound_ids"])
+    for delivery in failed:
+        done.filter(pk=delivery.pk).update(
+            state=WebhookDelivery.State.FAILED, error=delivery.error, attempts=F("attempts") + 1, processed_at=now
+        )
 
 
 def _store(carried: list[tuple[WebhookDelivery, list[Arrival]]]) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.http import HttpResponse
 from django.test import AsyncClient, Client
 from django.test.client import ClientHandler, FakePayload
@@ -1477,3 +1477,22 @@ def test_mandrill_url_encoded_form_is_stored_and_unpacked(deliver):
     form = dataclasses.replace(case, content_type="application/x-www-form-urlencoded")
     assert deliver(form, urlencode({"mandrill_events": events}).encode()).status_code == 200
     assert read_blob(InboundMessage.objects.get().raw.name) == _raw_mime_sent(case)
+
+
+def test_on_sqlite_a_delivery_another_drain_unpacked_meanwhile_is_not_stored_again(deliver, monkeypatch):
+    """SQLite parses before its one write lock; PostgreSQL holds row locks instead, so there no
+    other drain can take a delivery in the meantime."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL locks the deliveries it unpacks")
+    assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
+    real = reports.intake._arrivals_in
+
+    def racing(delivery: WebhookDelivery) -> list[Any]:
+        arrivals = real(delivery)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(state=WebhookDelivery.State.UNPACKED)
+        return arrivals
+
+    monkeypatch.setattr("reports.intake._arrivals_in", racing)
+    assert do_unpack_webhook_deliveries(100) == 1
+    assert not InboundMessage.objects.exists()
+    assert WebhookDelivery.objects.get().attempts == 0
