@@ -1476,7 +1476,7 @@ def profile_child(count: int, seed: int, top: int) -> None:
 
     # Pass 4: webhook requests in-process (middleware, the gate, the store), half timed and half
     # under cProfile; then the drain's unpack of what they stored (a checkout from before
-    # WebhookDelivery stores the mail in the request, through anymail's view and receiver); then
+    # InboundWebhook stores the mail in the request, through anymail's view and receiver); then
     # the re-serialisation steps alone.
     client = Client()
     auth = "Basic " + base64.b64encode(os.environ["ANYMAIL_WEBHOOK_SECRET"].encode()).decode()
@@ -1487,8 +1487,8 @@ def profile_child(count: int, seed: int, top: int) -> None:
     import reports.tasks as tasks
     import reports.webhooks as webhooks
 
-    as_received = hasattr(intake, "do_store_webhook_delivery")
-    store_name = "do_store_webhook_delivery" if as_received else "do_store_inbound"
+    as_received = hasattr(intake, "do_store_inbound_webhook")
+    store_name = "do_store_inbound_webhook" if as_received else "do_store_inbound"
     patched = [(webhooks if as_received else intake, store_name), (intake, "message_bytes"), (tasks, "wake_processing")]
     saved = [getattr(module, name) for module, name in patched]
     for module, name in patched:

@@ -15,9 +15,9 @@ from reports.models import (
     Case,
     Entity,
     InboundMessage,
+    InboundWebhook,
     Report,
     ReportEntity,
-    WebhookDelivery,
 )
 from reports.rawstore import read_stored
 
@@ -90,8 +90,8 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request, obj)
 
 
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+@admin.register(InboundWebhook)
+class InboundWebhookAdmin(ReadOnlyAdmin):
     """Provider requests as received; a failed one shows anymail's error and is retried by the sweep."""
 
     list_display = ["id", "received_at", "source", "state", "size", "attempts", "processed_at"]

@@ -1,7 +1,7 @@
 """Webhook intake, the worker's half: unpack the provider requests the webhook views stored.
 
 reports.webhooks authenticates a provider's request from its headers, checks it and stores it as
-received (a WebhookDelivery, one INSERT) before answering; everything django-anymail does to turn
+received (a InboundWebhook, one INSERT) before answering; everything django-anymail does to turn
 the request into mail happens here, in the drain (reports.tasks.process_pending), a batch at a
 time: anymail's view parses the stored request, and each inbound event's mail is stored as an
 InboundMessage by reports.actions.do_store_inbound, idempotent on its bytes and on the provider's
@@ -49,7 +49,7 @@ from reports.actions import Arrival, do_store_inbound_many
 from reports.bulksql import insert_unless_conflicting, update_rows
 from reports.formdata import parse_form
 from reports.mimeparts import header_block
-from reports.models import WebhookDelivery
+from reports.models import InboundWebhook
 from reports.rawstore import read_blob, store_blob
 from reports.timebox import time_limit
 
@@ -234,7 +234,7 @@ KEPT_META = ("CONTENT_TYPE", "PATH_INFO", "QUERY_STRING")
 CREDENTIAL_HEADERS = frozenset({"HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION", "HTTP_COOKIE"})
 
 
-def do_store_webhook_delivery(body: bytes, *, source: str, route: str, meta: Mapping[str, Any]) -> bool:
+def do_store_inbound_webhook(body: bytes, *, source: str, route: str, meta: Mapping[str, Any]) -> bool:
     """Store an authenticated webhook request (its body and WSGI `meta`) as received, and wake the
     drain after commit.
 
@@ -248,7 +248,7 @@ def do_store_webhook_delivery(body: bytes, *, source: str, route: str, meta: Map
         # Named per request, not by content: a retry that turns out to be stored already can
         # delete its own copy without touching the first request's.
         body_file = store_blob("webhooks", secrets.token_hex(32), body, ".body")
-    delivery = WebhookDelivery(
+    delivery = InboundWebhook(
         received_at=timezone.now(),
         source=source,
         route=route,
@@ -299,8 +299,8 @@ def do_unpack_webhook_deliveries(limit: int) -> int:
         with transaction.atomic():
             if not locking:
                 still = set(
-                    WebhookDelivery.objects.filter(
-                        pk__in=[d.pk for d in deliveries], state=WebhookDelivery.State.PENDING
+                    InboundWebhook.objects.filter(
+                        pk__in=[d.pk for d in deliveries], state=InboundWebhook.State.PENDING
                     ).values_list("pk", flat=True)
                 )
                 carried = [(d, arrivals) for d, arrivals in carried if d.pk in still]
@@ -310,11 +310,11 @@ def do_unpack_webhook_deliveries(limit: int) -> int:
     return len(deliveries)
 
 
-def _take(limit: int) -> list[WebhookDelivery]:
+def _take(limit: int) -> list[InboundWebhook]:
     """The oldest pending deliveries, up to `limit` and UNPACK_BODY_BYTES (at least one)."""
     pending = (
-        WebhookDelivery.objects.select_for_update(skip_locked=True)
-        .filter(state=WebhookDelivery.State.PENDING)
+        InboundWebhook.objects.select_for_update(skip_locked=True)
+        .filter(state=InboundWebhook.State.PENDING)
         .order_by("pk")
         .values_list("pk", "size")[:limit]
     )
@@ -325,16 +325,16 @@ def _take(limit: int) -> list[WebhookDelivery]:
             break
         taken.append(delivery_id)
         held += size
-    return list(WebhookDelivery.objects.filter(pk__in=taken).order_by("pk")) if taken else []
+    return list(InboundWebhook.objects.filter(pk__in=taken).order_by("pk")) if taken else []
 
 
 def _unpacked(
-    deliveries: list[WebhookDelivery],
-) -> tuple[list[tuple[WebhookDelivery, list[Arrival]]], list[WebhookDelivery]]:
+    deliveries: list[InboundWebhook],
+) -> tuple[list[tuple[InboundWebhook, list[Arrival]]], list[InboundWebhook]]:
     """Each delivery with the mails anymail finds in it, and those it could not parse (with their
     `error` set)."""
-    carried: list[tuple[WebhookDelivery, list[Arrival]]] = []
-    failed: list[WebhookDelivery] = []
+    carried: list[tuple[InboundWebhook, list[Arrival]]] = []
+    failed: list[InboundWebhook] = []
     for delivery in deliveries:
         try:
             with time_limit(settings.ABUSEDESK_PROCESS_SECONDS):
@@ -346,13 +346,13 @@ def _unpacked(
     return carried, failed
 
 
-def _mark(carried: list[tuple[WebhookDelivery, list[Arrival]]], failed: list[WebhookDelivery]) -> None:
+def _mark(carried: list[tuple[InboundWebhook, list[Arrival]]], failed: list[InboundWebhook]) -> None:
     now = timezone.now()
-    done = WebhookDelivery.objects.all()
+    done = InboundWebhook.objects.all()
     # The mail is stored now; the request's body would only double it.
     for state, ids in (
-        (WebhookDelivery.State.UNPACKED, [d.pk for d, arrivals in carried if arrivals]),
-        (WebhookDelivery.State.IGNORED, [d.pk for d, arrivals in carried if not arrivals]),
+        (InboundWebhook.State.UNPACKED, [d.pk for d, arrivals in carried if arrivals]),
+        (InboundWebhook.State.IGNORED, [d.pk for d, arrivals in carried if not arrivals]),
     ):
         done.filter(pk__in=ids).update(
             state=state, error="", body=b"", body_file="", attempts=F("attempts") + 1, processed_at=now
@@ -364,11 +364,11 @@ def _mark(carried: list[tuple[WebhookDelivery, list[Arrival]]], failed: list[Web
     update_rows([d for d, arrivals in carried if arrivals], ["inbound_ids"])
     for delivery in failed:
         done.filter(pk=delivery.pk).update(
-            state=WebhookDelivery.State.FAILED, error=delivery.error, attempts=F("attempts") + 1, processed_at=now
+            state=InboundWebhook.State.FAILED, error=delivery.error, attempts=F("attempts") + 1, processed_at=now
         )
 
 
-def _store(carried: list[tuple[WebhookDelivery, list[Arrival]]]) -> None:
+def _store(carried: list[tuple[InboundWebhook, list[Arrival]]]) -> None:
     """Store the mails of these deliveries in their order, a run of one provider's at a time,
     and note on each delivery the InboundMessages it carried."""
     for source, group in itertools.groupby(carried, key=lambda item: item[0].source):
@@ -384,18 +384,18 @@ def do_retry_failed_deliveries(*, now: datetime) -> int:
     """Put failed deliveries back to pending once their back-off has passed (2**attempts minutes),
     up to ABUSEDESK_PROCESS_MAX_ATTEMPTS attempts; returns how many."""
     retried = 0
-    failed = WebhookDelivery.objects.filter(
-        state=WebhookDelivery.State.FAILED, attempts__lt=settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS
+    failed = InboundWebhook.objects.filter(
+        state=InboundWebhook.State.FAILED, attempts__lt=settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS
     ).values_list("pk", "attempts", "processed_at")[:1000]
     for delivery_id, attempts, processed_at in failed:
         if processed_at is None or processed_at < now - timedelta(minutes=2**attempts):
-            retried += WebhookDelivery.objects.filter(pk=delivery_id, state=WebhookDelivery.State.FAILED).update(
-                state=WebhookDelivery.State.PENDING
+            retried += InboundWebhook.objects.filter(pk=delivery_id, state=InboundWebhook.State.FAILED).update(
+                state=InboundWebhook.State.PENDING
             )
     return retried
 
 
-def _arrivals_in(delivery: WebhookDelivery) -> list[Arrival]:
+def _arrivals_in(delivery: InboundWebhook) -> list[Arrival]:
     """The mails of a delivery's inbound events, as anymail's view for its route parses them."""
     view_class, initkwargs = inbound_views()[delivery.route]
     events = view_class(**initkwargs).parse_events(request_as_received(delivery))
@@ -419,7 +419,7 @@ def _arrivals_in(delivery: WebhookDelivery) -> list[Arrival]:
     return arrivals
 
 
-def request_as_received(delivery: WebhookDelivery) -> WSGIRequest:
+def request_as_received(delivery: InboundWebhook) -> WSGIRequest:
     """The stored request again, for anymail's view: its headers (without credentials) and body,
     with a multipart form parsed by reports.formdata so raw mail fields keep their bytes."""
     body = read_blob(delivery.body_file) if delivery.body_file else bytes(delivery.body)

@@ -64,7 +64,7 @@ class InboundMessage(models.Model):
         return f"#{self.pk} {self.source} {self.state}"
 
 
-class WebhookDelivery(models.Model):
+class InboundWebhook(models.Model):
     """One authenticated provider webhook request, stored as received before it is answered.
 
     The drain unpacks it with django-anymail into the InboundMessages it carries (reports.intake),
@@ -98,14 +98,14 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        verbose_name_plural = _("webhook deliveries")
+        verbose_name_plural = _("inbound webhooks")
         constraints = [
             # A provider's retry of the same request is acknowledged without storing it again.
-            models.UniqueConstraint(fields=["source", "sha256"], name="webhook_delivery_unique_body")
+            models.UniqueConstraint(fields=["source", "sha256"], name="inbound_webhook_unique_body")
         ]
         indexes = [
-            models.Index(fields=["id"], condition=models.Q(state="pending"), name="webhook_delivery_pending"),
-            models.Index(fields=["state", "processed_at"], name="webhook_delivery_state"),
+            models.Index(fields=["id"], condition=models.Q(state="pending"), name="inbound_webhook_pending"),
+            models.Index(fields=["state", "processed_at"], name="inbound_webhook_state"),
         ]
 
     def __str__(self) -> str:

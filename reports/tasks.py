@@ -18,7 +18,7 @@ from django_q.tasks import async_task
 
 from reports.actions import do_claim_pending, do_process_batch, do_process_inbound, do_reset_inbound
 from reports.intake import do_retry_failed_deliveries, do_unpack_webhook_deliveries
-from reports.models import InboundMessage, ProcessingWakeup, WebhookDelivery
+from reports.models import InboundMessage, InboundWebhook, ProcessingWakeup
 
 # A pending message older than this was probably never drained (broker down at store time).
 STALE_PENDING = timedelta(minutes=2)
@@ -115,8 +115,8 @@ def sweep_inbound() -> int:
     )
     # Webhook deliveries need a drain too: failed ones due for a retry, and any no drain took.
     stale += do_retry_failed_deliveries(now=now)
-    stale += WebhookDelivery.objects.filter(
-        state=WebhookDelivery.State.PENDING, received_at__lt=now - STALE_PENDING
+    stale += InboundWebhook.objects.filter(
+        state=InboundWebhook.State.PENDING, received_at__lt=now - STALE_PENDING
     ).count()
     if stale:
         # Forced: the wake-up row may say "queued" for a task the broker lost.

@@ -4,7 +4,7 @@ Every route of django-anymail's URLconf is wrapped here (abusedesk/urls.py). A P
 before its body is read unless its basic auth matches one of the configured secrets, compared in
 constant time; bodies over ABUSEDESK_WEBHOOK_MAX_BYTES get 413. On the inbound routes the request
 is then checked as anymail checks it (the provider's signature where it signs, with anymail's own
-validators) and stored as received (reports.intake.do_store_webhook_delivery), which is all that
+validators) and stored as received (reports.intake.do_store_inbound_webhook), which is all that
 happens before the 200: the drain parses it with anymail and stores the mail inside. The tracking
 routes, which carry no mail, go on to anymail's view.
 """
@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from reports.formdata import BadForm, parse_form
-from reports.intake import RAW_MAIL_FIELDS, do_store_webhook_delivery, is_inbound_route
+from reports.intake import RAW_MAIL_FIELDS, do_store_inbound_webhook, is_inbound_route
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def _inbound(view: View, route: str, source: str) -> View:
         # where it signs (a failure raises AnymailWebhookValidationFailure, which Django answers
         # with 400). A new view instance reads the keys from the settings, as anymail's does.
         view_class(**initkwargs).run_validators(request)
-        do_store_webhook_delivery(request.body, source=source, route=route, meta=request.META)
+        do_store_inbound_webhook(request.body, source=source, route=route, meta=request.META)
         return HttpResponse()
 
     return store

@@ -41,7 +41,7 @@ import reports.intake
 from reports.actions import do_process_inbound
 from reports.formdata import parse_form
 from reports.intake import do_retry_failed_deliveries, do_unpack_webhook_deliveries
-from reports.models import InboundMessage, Report, WebhookDelivery
+from reports.models import InboundMessage, InboundWebhook, Report
 from reports.rawstore import read_blob
 from reports.tasks import process_pending, sweep_inbound, wake_processing
 from tests.mail import build_mail
@@ -495,7 +495,7 @@ def _changed(case: Delivery, body: bytes, provider_api: _ProviderApi) -> bytes:
 
 
 def _assert_nothing_stored() -> None:
-    assert not WebhookDelivery.objects.exists()
+    assert not InboundWebhook.objects.exists()
     assert not InboundMessage.objects.exists()
 
 
@@ -726,7 +726,7 @@ def test_failure_to_store_the_request_answers_500_so_the_provider_retries(case, 
 
     monkeypatch.setattr("reports.intake.insert_unless_conflicting", failing_insert)
     assert deliver(case).status_code == 500
-    assert not WebhookDelivery.objects.exists()
+    assert not InboundWebhook.objects.exists()
     assert not InboundMessage.objects.exists()
 
 
@@ -740,13 +740,13 @@ def test_a_storage_failure_while_unpacking_leaves_the_delivery_pending_with_its_
         patched.setattr("reports.actions.store_blob", failing_blob)
         with pytest.raises(OSError, match="media volume full"):
             do_unpack_webhook_deliveries(100)
-    delivery = WebhookDelivery.objects.get()
-    assert (delivery.state, bytes(delivery.body)) == (WebhookDelivery.State.PENDING, case.body())
+    delivery = InboundWebhook.objects.get()
+    assert (delivery.state, bytes(delivery.body)) == (InboundWebhook.State.PENDING, case.body())
     assert not InboundMessage.objects.exists()
     # The next drain, with the volume back, stores the mail.
     assert do_unpack_webhook_deliveries(100) == 1
     delivery.refresh_from_db()
-    assert delivery.state == WebhookDelivery.State.UNPACKED
+    assert delivery.state == InboundWebhook.State.UNPACKED
     assert delivery.inbound_ids == [InboundMessage.objects.get().pk]
 
 
@@ -775,7 +775,7 @@ def test_mailtrap_integration_check_is_acknowledged_without_storing(deliver):
     notification = {"events": [{**MAILTRAP_NOTIFICATION["events"][0], "inbox_id": 1}]}
     assert deliver(case, json.dumps(notification).encode()).status_code == 200
     assert not InboundMessage.objects.exists()
-    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.IGNORED
+    assert InboundWebhook.objects.get().state == InboundWebhook.State.IGNORED
 
 
 @pytest.mark.parametrize(
@@ -1227,10 +1227,10 @@ def test_with_no_webhook_secret_configured_every_post_is_refused(deliver, settin
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
 def test_the_request_stores_the_delivery_as_received_and_nothing_else(case, deliver):
     assert deliver(case, unpack=False).status_code == 200
-    delivery = WebhookDelivery.objects.get()
+    delivery = InboundWebhook.objects.get()
     assert (delivery.source, delivery.state, bytes(delivery.body)) == (
         f"webhook:{case.esp}",
-        WebhookDelivery.State.PENDING,
+        InboundWebhook.State.PENDING,
         case.body(),
     )
     assert delivery.sha256 == hashlib.sha256(case.body()).hexdigest()
@@ -1251,17 +1251,17 @@ def test_a_retried_request_is_acknowledged_without_storing_it_again(deliver):
     case = BY_NAME["sparkpost"]
     assert deliver(case, unpack=False).status_code == 200
     assert deliver(case, unpack=False).status_code == 200
-    assert WebhookDelivery.objects.count() == 1
+    assert InboundWebhook.objects.count() == 1
 
 
 @pytest.mark.parametrize("case", DELIVERIES, ids=str)
 def test_unpacking_stores_the_mail_at_the_delivery_time_and_drops_the_request_body(case, deliver):
     assert deliver(case, unpack=False).status_code == 200
     assert do_unpack_webhook_deliveries(100) == 1
-    delivery = WebhookDelivery.objects.get()
+    delivery = InboundWebhook.objects.get()
     message = InboundMessage.objects.get()
     assert (delivery.state, delivery.inbound_ids, bytes(delivery.body)) == (
-        WebhookDelivery.State.UNPACKED,
+        InboundWebhook.State.UNPACKED,
         [message.pk],
         b"",
     )
@@ -1274,7 +1274,7 @@ def test_a_redelivered_event_points_at_the_mail_already_stored(deliver, provider
     assert deliver(case).status_code == 200
     first = InboundMessage.objects.get()
     assert deliver(case, _changed(case, case.body(), provider_api)).status_code == 200
-    assert [d.inbound_ids for d in WebhookDelivery.objects.order_by("pk")] == [[first.pk], [first.pk]]
+    assert [d.inbound_ids for d in InboundWebhook.objects.order_by("pk")] == [[first.pk], [first.pk]]
     assert list(InboundMessage.objects.all()) == [first]
 
 
@@ -1287,7 +1287,7 @@ def test_a_delivery_with_several_events_stores_each_mail(deliver):
         email_rfc822=base64.b64encode(build_mail("Block t.me/second_one")).decode(), email_rfc822_is_base64=True
     )
     assert deliver(case, json.dumps([*events, second]).encode()).status_code == 200
-    delivery = WebhookDelivery.objects.get()
+    delivery = InboundWebhook.objects.get()
     assert delivery.inbound_ids == list(InboundMessage.objects.order_by("pk").values_list("pk", flat=True))
     assert len(delivery.inbound_ids) == 2
 
@@ -1308,8 +1308,8 @@ def test_an_authentic_delivery_anymail_cannot_parse_is_kept_failed_and_visible(d
     case = BY_NAME["sparkpost"]
     body = json.dumps([{"msys": {"track_event": {"type": "click"}}}]).encode()
     assert deliver(case, body).status_code == 200
-    delivery = WebhookDelivery.objects.get()
-    assert delivery.state == WebhookDelivery.State.FAILED
+    delivery = InboundWebhook.objects.get()
+    assert delivery.state == InboundWebhook.State.FAILED
     assert delivery.error.startswith("AnymailConfigurationError: You seem to have set SparkPost's *tracking* webhook")
     assert (bytes(delivery.body), delivery.attempts) == (body, 1)
     assert not InboundMessage.objects.exists()
@@ -1319,15 +1319,15 @@ def test_failed_deliveries_are_retried_with_back_off_up_to_the_attempt_limit(del
     case = BY_NAME["postmark-raw"]
     monkeypatch.setattr("reports.intake._arrivals_in", _raising(ConnectionError("provider API down")))
     assert deliver(case).status_code == 200
-    delivery = WebhookDelivery.objects.get()
-    assert (delivery.state, delivery.error) == (WebhookDelivery.State.FAILED, "ConnectionError: provider API down")
+    delivery = InboundWebhook.objects.get()
+    assert (delivery.state, delivery.error) == (InboundWebhook.State.FAILED, "ConnectionError: provider API down")
     assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(seconds=30)) == 0
     assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(minutes=3)) == 1
-    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PENDING
+    assert InboundWebhook.objects.get().state == InboundWebhook.State.PENDING
     monkeypatch.undo()
     assert do_unpack_webhook_deliveries(100) == 1
     delivery.refresh_from_db()
-    assert (delivery.state, delivery.error, delivery.attempts) == (WebhookDelivery.State.UNPACKED, "", 2)
+    assert (delivery.state, delivery.error, delivery.attempts) == (InboundWebhook.State.UNPACKED, "", 2)
     assert delivery.inbound_ids == [InboundMessage.objects.get().pk]
 
 
@@ -1335,9 +1335,9 @@ def test_a_delivery_that_failed_every_attempt_stays_failed(deliver, settings, mo
     settings.ABUSEDESK_PROCESS_MAX_ATTEMPTS = 1
     monkeypatch.setattr("reports.intake._arrivals_in", _raising(ValueError("broken")))
     assert deliver(BY_NAME["postmark-raw"]).status_code == 200
-    delivery = WebhookDelivery.objects.get()
+    delivery = InboundWebhook.objects.get()
     assert do_retry_failed_deliveries(now=delivery.processed_at + timedelta(days=1)) == 0
-    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.FAILED
+    assert InboundWebhook.objects.get().state == InboundWebhook.State.FAILED
 
 
 def test_unpacking_is_bounded_by_the_processing_time_budget(deliver, settings, monkeypatch):
@@ -1345,7 +1345,7 @@ def test_unpacking_is_bounded_by_the_processing_time_budget(deliver, settings, m
 
     monkeypatch.setattr("reports.intake._arrivals_in", _raising(ProcessingTimeout("processing took longer than 10 s")))
     assert deliver(BY_NAME["postmark-raw"]).status_code == 200
-    assert WebhookDelivery.objects.get().error == "ProcessingTimeout: processing took longer than 10 s"
+    assert InboundWebhook.objects.get().error == "ProcessingTimeout: processing took longer than 10 s"
 
 
 def _raising(exc: Exception) -> Callable[..., Any]:
@@ -1358,7 +1358,7 @@ def _raising(exc: Exception) -> Callable[..., Any]:
 def test_the_drain_unpacks_deliveries_then_processes_their_mail(deliver):
     assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
     assert process_pending() == 1
-    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.UNPACKED
+    assert InboundWebhook.objects.get().state == InboundWebhook.State.UNPACKED
     assert InboundMessage.objects.get().state == InboundMessage.State.PROCESSED
     assert Report.objects.get().subject == "Test subject"
 
@@ -1368,14 +1368,14 @@ def test_the_sweep_wakes_a_drain_for_a_delivery_no_drain_took(deliver, monkeypat
     woken: list[bool] = []
     monkeypatch.setattr("reports.tasks.wake_processing", lambda *, force=False: woken.append(force))
     assert sweep_inbound() == 0
-    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=3))
+    InboundWebhook.objects.update(received_at=timezone.now() - timedelta(minutes=3))
     assert sweep_inbound() == 1
     assert woken == [True]
 
 
 def test_deliveries_are_listed_read_only_in_admin(deliver, admin_client):
     assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
-    delivery = WebhookDelivery.objects.get()
+    delivery = InboundWebhook.objects.get()
     listing = admin_client.get("/admin/reports/webhookdelivery/")
     assert listing.status_code == 200
     assert b"webhook:postmark" in listing.content
@@ -1407,7 +1407,7 @@ def test_a_full_batch_of_deliveries_that_carried_no_mail_wakes_a_drain_for_the_r
     assert deliver(BY_NAME["sparkpost"], unpack=False).status_code == 200
     real = reports.intake._arrivals_in
 
-    def only_sparkpost(delivery: WebhookDelivery) -> list[Any]:
+    def only_sparkpost(delivery: InboundWebhook) -> list[Any]:
         if delivery.source != "webhook:sparkpost":
             raise ValueError("broken")
         return real(delivery)
@@ -1415,7 +1415,7 @@ def test_a_full_batch_of_deliveries_that_carried_no_mail_wakes_a_drain_for_the_r
     monkeypatch.setattr("reports.intake._arrivals_in", only_sparkpost)
     # A full batch wakes a second drain, which under the test settings runs inside this one.
     process_pending()
-    assert sorted(WebhookDelivery.objects.values_list("state", flat=True)) == ["failed"] * 3 + ["unpacked"]
+    assert sorted(InboundWebhook.objects.values_list("state", flat=True)) == ["failed"] * 3 + ["unpacked"]
     assert InboundMessage.objects.get().state == InboundMessage.State.PROCESSED
 
 
@@ -1430,7 +1430,7 @@ def test_a_large_body_is_kept_as_a_file_until_unpacked(
     monkeypatch.setattr("reports.intake.INLINE_BODY_BYTES", 100)
     case = BY_NAME["postmark-raw"]
     assert deliver(case, unpack=False).status_code == 200
-    delivery = WebhookDelivery.objects.get()
+    delivery = InboundWebhook.objects.get()
     assert (bytes(delivery.body), delivery.size) == (b"", len(case.body()))
     assert [path.read_bytes() for path in _body_files(settings)] == [case.body()]
     # A retry of the same request stores nothing, its own copy of the body included.
@@ -1439,7 +1439,7 @@ def test_a_large_body_is_kept_as_a_file_until_unpacked(
     with django_capture_on_commit_callbacks(execute=True):
         assert do_unpack_webhook_deliveries(100) == 1
     delivery.refresh_from_db()
-    assert (delivery.state, delivery.body_file) == (WebhookDelivery.State.UNPACKED, "")
+    assert (delivery.state, delivery.body_file) == (InboundWebhook.State.UNPACKED, "")
     assert read_blob(InboundMessage.objects.get().raw.name) == _raw_mime_sent(case)
     assert _body_files(settings) == []
 
@@ -1448,8 +1448,8 @@ def test_a_large_body_that_fails_to_unpack_keeps_its_file(deliver, settings, mon
     monkeypatch.setattr("reports.intake.INLINE_BODY_BYTES", 100)
     monkeypatch.setattr("reports.intake._arrivals_in", _raising(ValueError("broken")))
     assert deliver(BY_NAME["postmark-raw"]).status_code == 200
-    delivery = WebhookDelivery.objects.get()
-    assert delivery.state == WebhookDelivery.State.FAILED
+    delivery = InboundWebhook.objects.get()
+    assert delivery.state == InboundWebhook.State.FAILED
     assert [path.read_bytes() for path in _body_files(settings)] == [BY_NAME["postmark-raw"].body()]
 
 
@@ -1487,12 +1487,12 @@ def test_on_sqlite_a_delivery_another_drain_unpacked_meanwhile_is_not_stored_aga
     assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
     real = reports.intake._arrivals_in
 
-    def racing(delivery: WebhookDelivery) -> list[Any]:
+    def racing(delivery: InboundWebhook) -> list[Any]:
         arrivals = real(delivery)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(state=WebhookDelivery.State.UNPACKED)
+        InboundWebhook.objects.filter(pk=delivery.pk).update(state=InboundWebhook.State.UNPACKED)
         return arrivals
 
     monkeypatch.setattr("reports.intake._arrivals_in", racing)
     assert do_unpack_webhook_deliveries(100) == 1
     assert not InboundMessage.objects.exists()
-    assert WebhookDelivery.objects.get().attempts == 0
+    assert InboundWebhook.objects.get().attempts == 0

@@ -6,12 +6,12 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0006_report_verification_and_quarantine'),
+        ('reports', '0009_search_index_bounded_prefix'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name='InboundWebhook',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('received_at', models.DateTimeField(db_index=True)),
@@ -29,10 +29,10 @@ class Migration(migrations.Migration):
                 ('inbound_ids', models.JSONField(blank=True, default=list)),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
+                'verbose_name_plural': 'inbound webhooks',
                 'ordering': ['-received_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('state', 'pending')), fields=['id'], name='webhook_delivery_pending'), models.Index(fields=['state', 'processed_at'], name='webhook_delivery_state')],
-                'constraints': [models.UniqueConstraint(fields=('source', 'sha256'), name='webhook_delivery_unique_body')],
+                'indexes': [models.Index(condition=models.Q(('state', 'pending')), fields=['id'], name='inbound_webhook_pending'), models.Index(fields=['state', 'processed_at'], name='inbound_webhook_state')],
+                'constraints': [models.UniqueConstraint(fields=('source', 'sha256'), name='inbound_webhook_unique_body')],
             },
         ),
     ]
