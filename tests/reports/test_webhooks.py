@@ -1376,13 +1376,13 @@ def test_the_sweep_wakes_a_drain_for_a_delivery_no_drain_took(deliver, monkeypat
 def test_deliveries_are_listed_read_only_in_admin(deliver, admin_client):
     assert deliver(BY_NAME["postmark-raw"], unpack=False).status_code == 200
     delivery = InboundWebhook.objects.get()
-    listing = admin_client.get("/admin/reports/webhookdelivery/")
+    listing = admin_client.get("/admin/reports/inboundwebhook/")
     assert listing.status_code == 200
     assert b"webhook:postmark" in listing.content
-    page = admin_client.get(f"/admin/reports/webhookdelivery/{delivery.pk}/change/")
+    page = admin_client.get(f"/admin/reports/inboundwebhook/{delivery.pk}/change/")
     assert page.status_code == 200
     assert b'name="body"' not in page.content
-    assert admin_client.post(f"/admin/reports/webhookdelivery/{delivery.pk}/delete/").status_code == 403
+    assert admin_client.post(f"/admin/reports/inboundwebhook/{delivery.pk}/delete/").status_code == 403
 
 
 def test_unpacking_keeps_the_envelope_and_the_event_id(deliver):
