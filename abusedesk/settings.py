@@ -420,3 +420,12 @@ if _trusted_proxies:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Transparency (moderation/transparency/). The public page and JSON feed at /transparency/ are off
+# (404) until the operator publishes them; even then they name no entity unless PUBLISH_NAMES is
+# set as well, and then only public channels, bots and sticker sets that are blocked still. The
+# figures are cached for CACHE_SECONDS; each client address may make REQUESTS_PER_MINUTE requests.
+ABUSEDESK_TRANSPARENCY_PUBLIC = envbool("ABUSEDESK_TRANSPARENCY_PUBLIC", default=False)
+ABUSEDESK_TRANSPARENCY_PUBLISH_NAMES = envbool("ABUSEDESK_TRANSPARENCY_PUBLISH_NAMES", default=False)
+ABUSEDESK_TRANSPARENCY_CACHE_SECONDS = max(0, envint("ABUSEDESK_TRANSPARENCY_CACHE_SECONDS", 300))
+ABUSEDESK_TRANSPARENCY_REQUESTS_PER_MINUTE = max(1, envint("ABUSEDESK_TRANSPARENCY_REQUESTS_PER_MINUTE", 60))

@@ -21,5 +21,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/anymail/", include((_webhook_patterns(), "anymail"))),
     path("api/v1/", include("abusedesk.api_urls")),
+    path("transparency/", include("moderation.transparency.urls", namespace="transparency")),
     path("", include("moderation.urls", namespace="moderation")),
 ]

@@ -61,3 +61,11 @@ def rematch_known_content(bank_id: int) -> int:
     from moderation.known_content.matching import rematch_open_cases
 
     return rematch_open_cases(bank_id)
+
+
+def refresh_transparency() -> int:
+    """Every 5 minutes: recompute the transparency figures of the days changed since the last run;
+    returns how many days it recomputed."""
+    from moderation.transparency.rollup import refresh
+
+    return refresh().days

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from moderation.transparency import dashboard
 from moderation.views import audit, auth, case, entity, known_content, queue
 
 app_name = "moderation"
@@ -33,4 +34,5 @@ urlpatterns = [
     path("entities/<uuid:entity_id>/", entity.entity_detail, name="entity-detail"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
 ]

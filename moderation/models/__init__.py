@@ -8,6 +8,7 @@ from moderation.models.integrations import ApiKey, WebhookAttempt, WebhookDelive
 from moderation.models.known_content import BankedHash, HashBank, HashKind, KnownContentMatch
 from moderation.models.notes import Note
 from moderation.models.replies import Reply, ReplyTemplate
+from moderation.models.transparency import DailyCount, FirstDecision, RollupState
 
 __all__ = [
     "ApiKey",
@@ -15,8 +16,10 @@ __all__ = [
     "AuditEntry",
     "BankedHash",
     "BlocklistChange",
+    "DailyCount",
     "Decision",
     "DeclineReason",
+    "FirstDecision",
     "HashBank",
     "HashKind",
     "KnownContentMatch",
@@ -24,6 +27,7 @@ __all__ = [
     "PolicyCategory",
     "Reply",
     "ReplyTemplate",
+    "RollupState",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -1,0 +1,46 @@
+"""The period (and, for leads, the breakdown) the transparency pages show."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+BREAKDOWNS = [("category", _("category")), ("language", _("language")), ("kind", _("entity kind"))]
+
+
+class PeriodForm(forms.Form):
+    """A period of at most MAX_DAYS days; either end may be left out (the last 30 days to today)."""
+
+    since = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        until: date = data.get("until") or timezone.localdate()
+        since: date = data.get("since") or until - timedelta(days=DEFAULT_DAYS - 1)
+        if since > until:
+            raise forms.ValidationError(_("The period must not end before it starts."))
+        if (until - since).days + 1 > MAX_DAYS:
+            raise forms.ValidationError(_("Choose a period of at most %(n)d days."), params={"n": MAX_DAYS})
+        data["since"], data["until"] = since, until
+        return data
+
+    def period(self) -> tuple[date, date]:
+        """The period asked for if it is valid, else the default one."""
+        if self.is_valid():
+            return self.cleaned_data["since"], self.cleaned_data["until"]
+        until = timezone.localdate()
+        return until - timedelta(days=DEFAULT_DAYS - 1), until
+
+
+class DashboardForm(PeriodForm):
+    by = forms.ChoiceField(choices=BREAKDOWNS, required=False, label=_("Split by"))
+
+    def breakdown(self) -> str:
+        return (self.cleaned_data.get("by") if self.is_valid() else "") or "category"

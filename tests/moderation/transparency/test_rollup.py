@@ -1,0 +1,194 @@
+"""The rollup stays what a rebuild from scratch would give, through merges, reversals and late mail."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from django.core.management import call_command
+from django_q.models import Schedule
+
+from moderation import tasks
+from moderation.actions import (
+    Actor,
+    do_change_case_category,
+    do_decline_case,
+    do_merge_cases,
+    do_set_reporter_flags,
+    do_unblock_entity,
+)
+from moderation.models import AuditEntry, DailyCount, DeclineReason, FirstDecision, PolicyCategory, RollupState
+from moderation.transparency import queries, rollup
+from reports.actions import do_process_inbound, do_store_inbound
+from reports.models import Entity, InboundMessage, Reporter
+from tests.mail import build_mail
+from tests.moderation.transparency.conftest import DAY1, FLAGGER, NOW, Clock, History
+
+D1, D2, D3, D4 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)
+
+
+def snapshot() -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    counts = set(DailyCount.objects.values_list("day", "metric", "category", "language", "kind", "source", "count"))
+    firsts = set(
+        FirstDecision.objects.values_list(
+            "case_id", "decision_id", "kind", "category", "actor_id", "first_report_at", "decided_at", "seconds"
+        )
+    )
+    return counts, firsts
+
+
+def refresh_at(clock: Clock, when: datetime) -> rollup.RefreshResult:
+    clock.at(when)
+    return rollup.refresh()
+
+
+def test_the_first_refresh_builds_everything(history: History) -> None:
+    result = rollup.refresh()
+    assert (result.full, result.days, result.cases) == (True, 3, 5)
+    state = RollupState.objects.get()
+    assert (state.refreshed_at, state.days_recomputed) == (NOW, 3)
+
+
+def test_a_refresh_with_nothing_changed_recomputes_nothing(history: History, clock: Clock) -> None:
+    rollup.refresh()
+    before = snapshot()
+    result = refresh_at(clock, NOW + timedelta(hours=1))
+    assert (result.full, result.days, result.cases) == (False, 0, 0)
+    assert snapshot() == before
+
+
+def test_a_category_set_later_moves_old_reports(history: History, clock: Clock) -> None:
+    rollup.refresh()
+    clock.at(NOW + timedelta(hours=1))
+    do_change_case_category(history.case("C7"), category=PolicyCategory.FRAUD, actor=Actor(history.mod1))
+    result = refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
+    assert result.days == 1
+    assert queries.daily_series("reports", "category", D2, D2).counts == {"fraud": [1], "spam": [1]}
+
+
+def test_a_merge_after_a_refresh_moves_reports_cases_and_the_time_to_decision(history: History, clock: Clock) -> None:
+    rollup.refresh()
+    clock.at(NOW + timedelta(hours=1))
+    # C7 (opened on day 2) into C1 (day 1, reopened): one case less on day 2, omar's notice is terrorism now.
+    do_merge_cases(history.case("C7"), into=history.case("C1"), actor=Actor(history.mod1))
+    refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
+    assert queries.daily_totals("cases", D1, D3) == [4, 1, 0]
+    assert queries.daily_series("reports", "category", D2, D2).counts == {"spam": [1], "terrorism": [1]}
+
+
+def test_marking_a_flagger_untrusted_changes_the_source_of_their_old_notices(history: History, clock: Clock) -> None:
+    rollup.refresh()
+    clock.at(NOW + timedelta(hours=1))
+    do_set_reporter_flags(Reporter.objects.get(email=FLAGGER), trusted=False, muted=False, actor=Actor(history.lead))
+    refresh_at(clock, NOW + timedelta(hours=2))
+    sources = DailyCount.objects.filter(metric=DailyCount.Metric.REPORTS, day=D1).values_list("source", flat=True)
+    assert set(sources) == {"other"}
+
+
+def test_a_mail_processed_days_late_counts_on_the_day_it_arrived(
+    history: History, clock: Clock, ingest: Callable[..., InboundMessage]
+) -> None:
+    rollup.refresh()
+    clock.at(DAY1.replace(hour=20))
+    stored = do_store_inbound(
+        build_mail(
+            "The channel t.me/late_news_channel posts propaganda videos every day, please block it now.",
+            message_id="<late@example.org>",
+        ),
+        source="cli",
+        enqueue=False,
+    )
+    clock.at(NOW + timedelta(hours=1))
+    do_process_inbound(stored.message.pk)
+    refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
+    assert queries.daily_totals("reports", D1, D3) == [7, 2, 0]
+    # Its case was opened when the mail was processed.
+    assert queries.daily_totals("cases", D1, D3) == [4, 2, 1]
+
+
+def test_incremental_refreshes_end_where_a_rebuild_starts(
+    history: History, clock: Clock, ingest: Callable[..., InboundMessage]
+) -> None:
+    """A series of changes, a refresh after each: the rollup equals the one a rebuild computes."""
+    rollup.refresh()
+    step = NOW
+
+    def then(minutes: int) -> None:
+        nonlocal step
+        step += timedelta(minutes=minutes)
+        clock.at(step)
+
+    then(30)
+    do_change_case_category(history.case("C7"), category=PolicyCategory.VIOLENCE, actor=Actor(history.mod1))
+    rollup.refresh()
+    then(30)
+    # "@name" says only "an account"; a later link tells the kind, in another case.
+    first = ingest(
+        build_mail(
+            "The account @drugs_market_x sells cocaine and pills to teenagers, please act quickly.",
+            message_id="<k1@example.org>",
+        )
+    )
+    rollup.refresh()
+    then(30)
+    do_decline_case(
+        first.report.case,
+        reason=DeclineReason.NOT_ENOUGH_INFORMATION,
+        statement="No evidence.",
+        actor=Actor(history.mod2),
+    )
+    rollup.refresh()
+    then(24 * 60)
+    second = ingest(
+        build_mail(
+            "Still there: https://t.me/drugs_market_x sells cocaine openly, here is the link to the channel.",
+            sender="Ana <ana@example.org>",
+            message_id="<k2@example.org>",
+        )
+    )
+    assert second.report.case_id != first.report.case_id
+    assert Entity.objects.get(url="https://t.me/drugs_market_x").kind == Entity.Kind.CHANNEL_OR_GROUP
+    rollup.refresh()
+    then(30)
+    do_unblock_entity(
+        Entity.objects.get(url="https://t.me/spam_group"), statement="Reviewed.", actor=Actor(history.lead)
+    )
+    rollup.refresh()
+    then(30)
+    do_merge_cases(history.case("C3"), into=history.case("C1"), actor=Actor(history.lead))
+    rollup.refresh()
+
+    incremental = snapshot()
+    # The declined account case's report counts as a channel now, on the day it came.
+    assert DailyCount.objects.filter(metric=DailyCount.Metric.REPORT_KINDS, day=D3, kind="channel_or_group").exists()
+    assert not DailyCount.objects.filter(kind="account").exists()
+    rollup.refresh(rebuild=True)
+    assert snapshot() == incremental
+
+
+def test_the_rollup_writes_no_audit_entry(history: History) -> None:
+    entries = AuditEntry.objects.count()
+    rollup.refresh()
+    assert AuditEntry.objects.count() == entries
+
+
+def test_the_schedule_refreshes_through_the_task(history: History) -> None:
+    schedule = Schedule.objects.get(name="abusedesk: refresh transparency figures")
+    assert (schedule.func, schedule.minutes) == ("moderation.tasks.refresh_transparency", 5)
+    assert tasks.refresh_transparency() == 3
+    assert rollup.refreshed_at() == NOW
+
+
+def test_the_rollup_command_says_what_it_did(history: History) -> None:
+    out = io.StringIO()
+    call_command("transparency_rollup", stdout=out)
+    assert out.getvalue().startswith("rebuilt: 3 days and 5 cases recomputed in ")
+    out = io.StringIO()
+    call_command("transparency_rollup", "--rebuild", stdout=out)
+    assert out.getvalue().startswith("rebuilt: 3 days and 5 cases")
+
+
+def test_spans_join_consecutive_days() -> None:
+    days = [D1, D2, D4, date(2026, 3, 9), date(2026, 3, 8)]
+    assert rollup.spans(days) == [(D1, D2), (D4, D4), (date(2026, 3, 8), date(2026, 3, 9))]
