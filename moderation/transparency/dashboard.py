@@ -10,12 +10,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from moderation.models import Decision, PolicyCategory
 from moderation.transparency import charts, queries, rollup
-from moderation.transparency.forms import BREAKDOWNS, DashboardForm
+from moderation.transparency.forms import BREAKDOWNS, DashboardForm, with_default_period
 from moderation.views import AuthenticatedHttpRequest, abilities
 from reports.models import Entity
 
@@ -27,6 +28,8 @@ class Figure:
     chart: charts.Chart
     columns: list[str]
     rows: list[tuple[date, list[int], int]]
+    # The rows as the table's <tbody> content.
+    body: SafeString
     column_totals: list[int]
     total: int
     # Reports and cases that name several kinds count under each: the columns sum to more than all.
@@ -56,6 +59,7 @@ def _figure(title: str, what: str, by: str, first: date, last: date, labels: dic
         chart=chart,
         columns=[labels.get(value, value) for value in values],
         rows=rows,
+        body=charts.table_body((day.isoformat(), [*counts, total]) for day, counts, total in rows),
         column_totals=[totals[value] for value in values],
         total=sum(per_day),
         overlapping=overlapping,
@@ -68,7 +72,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     can = abilities(request)
     if not can.audit:
         raise PermissionDenied("leads and auditors only")
-    form = DashboardForm(request.GET)
+    form = DashboardForm(with_default_period(request.GET))
     first, last = form.period()
     by = form.breakdown()
     labels = value_labels(by)

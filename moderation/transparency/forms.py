@@ -6,12 +6,28 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 BREAKDOWNS = [("category", _("category")), ("language", _("language")), ("kind", _("entity kind"))]
+
+
+def with_default_period(params: QueryDict) -> QueryDict:
+    """The request's parameters with the default period filled in where an end is missing, so
+    the form shows the period the page shows."""
+    filled = params.copy()
+    if not filled.get("until"):
+        filled["until"] = timezone.localdate().isoformat()
+    if not filled.get("since"):
+        try:
+            until = date.fromisoformat(filled["until"])
+        except ValueError:
+            return filled  # another date format, or no date: the form's clean() handles both
+        filled["since"] = (until - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+    return filled
 
 
 class PeriodForm(forms.Form):

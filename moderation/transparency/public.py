@@ -24,13 +24,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.utils.html import format_html
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from moderation.models import PolicyCategory
 from moderation.transparency import charts, queries, rollup
-from moderation.transparency.forms import PeriodForm
+from moderation.transparency.forms import PeriodForm, with_default_period
 
 NAMES_PER_PAGE = 1000
 KIND_LABELS = {kind.value: str(kind.label) for kind in queries.PUBLIC_KINDS}
@@ -106,7 +107,7 @@ def public_page(request: HttpRequest) -> HttpResponse:
     _require_enabled()
     if limited := _too_many(request):
         return limited
-    form = PeriodForm(request.GET)
+    form = PeriodForm(with_default_period(request.GET))
     first, last = form.period()
     payload = _payload(first, last)
     days = list(reversed(payload["days"]))
@@ -124,16 +125,19 @@ def public_page(request: HttpRequest) -> HttpResponse:
         label_of=categories,
     )
     shown = [category for category, _counts in ordered]
-    rows = [
-        {
-            "date": day["date"],
-            "by_category": [per_category[category][n] for category in shown],
-            "by_kind": [sum(day["blocked"][kind].values()) for kind in KIND_LABELS],
-            "total": day["total"],
-            "unblocked": day["unblocked"],
-        }
-        for n, day in reversed(list(enumerate(days)))
-    ]
+    names = settings.ABUSEDESK_TRANSPARENCY_PUBLISH_NAMES
+    rows = []
+    for n, day in reversed(list(enumerate(days))):
+        header = day["date"]
+        if names and day["total"]:
+            header = format_html('<a href="{}">{}</a>', reverse("transparency:day", args=[day["date"]]), day["date"])
+        values = [
+            *(per_category[category][n] for category in shown),
+            day["total"],
+            *(sum(day["blocked"][kind].values()) for kind in KIND_LABELS),
+            day["unblocked"],
+        ]
+        rows.append((header, values))
     context = {
         "desk_name": settings.ABUSEDESK_NAME,
         "form": form,
@@ -144,8 +148,9 @@ def public_page(request: HttpRequest) -> HttpResponse:
         "category_columns": [categories.get(category, category) for category in shown],
         "kind_columns": list(KIND_LABELS.values()),
         "rows": rows,
-        "total": sum(row["total"] for row in rows),
-        "names": settings.ABUSEDESK_TRANSPARENCY_PUBLISH_NAMES,
+        "body": charts.table_body(rows),
+        "total": sum(day["total"] for day in days),
+        "names": names,
         "feed_query": f"since={first.isoformat()}&until={last.isoformat()}",
         "cache_minutes": max(1, settings.ABUSEDESK_TRANSPARENCY_CACHE_SECONDS // 60),
     }

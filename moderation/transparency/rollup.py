@@ -1,27 +1,35 @@
 """The rollup behind the dashboard and the public page: daily counts and first decisions, kept current.
 
 Why a rollup: counting a million reports by day and category takes seconds, summing a few
-thousand DailyCount rows takes milliseconds. Why recompute whole days instead of adding to
-counters as things happen: a report's category is its case's, which a moderator sets later; a
-merge, a move or a split hands reports to another case; a trusted flagger is marked after their
-reports arrived; intake refines an entity's kind. A counter bumped at the time would keep the old
-answer. Recomputing every day that any of these touched, from the source tables, gives the answer
-a query over the whole history would give, at the cost of the days touched.
+thousand DailyCount rows takes milliseconds; and the counts outlive the rows they count, should
+retention ever delete old reports. Why recompute whole days instead of adding to counters as
+things happen: a report's category is its case's, which a moderator sets later; a merge, a move
+or a split hands reports to another case; a trusted flagger is marked after their reports came;
+intake refines an entity first named as "@name" once a link shows its kind. A counter bumped at
+the time would keep the old answer; recomputing each day any of these touched, from the source
+tables, gives the answer a query over the whole history would give.
 
-`refresh()` runs every 5 minutes (a django-q2 schedule, migration 0014) and after
-`manage.py transparency_rollup`. It finds what changed since the previous refresh began, less a
-margin, through timestamps the desk already keeps:
+`refresh()` runs every 5 minutes (a django-q2 schedule, migration 0014) and from
+`manage.py transparency_rollup`. It looks at what changed since the previous refresh began, less
+a margin, through what the desk records anyway, and recomputes each of three groups of figures
+(figures.GROUPS) only for the days whose figures of that group can have changed:
 
-- cases whose `updated_at` moved: every report joining a case and every moderator action on a
-  case sets it (status, category, block, decline, merge of both cases, move and split);
-- decisions made since then (an unblock through the API touches no case);
-- reporters marked trusted or not since then (their audit entries);
-- entities named since then (`last_seen`), whose kind intake may have refined.
+- reports, on the days of
+  - reports processed since then (found through the cases intake touched: it moves a case's
+    `updated_at` whenever a report joins it), whatever day they arrived;
+  - every report of a case a moderator re-attributed, which the audit log says: its category set
+    (or set by a block), a merge or a move into it, a split out of it (the new case takes the
+    category along, and its own category change is audited in turn);
+  - every report of a reporter marked trusted or not (the audit log again);
+  - every report naming an entity whose kind intake refined since then;
+- cases, on the days those cases opened (a new report can bring a new entity or, processed late,
+  an earlier first report), and those of cases holding a refined entity;
+- decisions, on the days of decisions made since then, and of all decisions of those cases.
 
-The days touched are those of these cases' opening, reports and decisions, and of these
-reporters' and entities' reports; each is recomputed whole, in one transaction with the state row,
-so readers see the old figures or the new ones, never a mix. A full rebuild (`--rebuild`, or the
-first refresh) recomputes every day that has data.
+A day's group is replaced in one transaction with the state row, so readers see the old figures
+or the new ones, never a mix. A full rebuild (`--rebuild`, and the first refresh) recomputes
+every group of every day that has data; tests check that refreshes after each kind of change end
+exactly where a rebuild starts.
 
 Derived data, like the case and entity counters intake keeps: changing it is no moderator action
 and writes no audit entry.
@@ -30,11 +38,11 @@ and writes no audit entry.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Exists, Max, Min, OuterRef, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -46,6 +54,14 @@ from reports.models import Case, Entity, Report, ReportEntity
 # its rows (the q-cluster kills a task after 2 minutes), so nothing falls between two refreshes.
 MARGIN = timedelta(minutes=10)
 BATCH = 2000
+# Actions after which a case's earlier reports count under another category or case.
+REATTRIBUTING = (
+    AuditAction.CASE_CATEGORY_CHANGED,
+    AuditAction.ENTITY_BLOCKED,
+    AuditAction.CASE_MERGED,
+    AuditAction.REPORT_MOVED,
+    AuditAction.ENTITY_SPLIT,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,39 +71,78 @@ class RefreshResult:
     full: bool
 
 
-def _days_of(queryset: QuerySet, field: str) -> set[date]:
+@dataclass(slots=True)
+class Changes:
+    """The days of each group of figures, and the cases whose first decision, to recompute."""
+
+    days: dict[str, set[date]] = field(default_factory=lambda: {group: set() for group in figures.GROUPS})
+    cases: set[int] = field(default_factory=set)
+
+    @property
+    def all_days(self) -> set[date]:
+        return set().union(*self.days.values())
+
+
+def _days_of(queryset: QuerySet, field_name: str) -> set[date]:
     return set(
-        queryset.annotate(day=TruncDate(field, tzinfo=timezone.get_default_timezone()))
+        queryset.annotate(day=TruncDate(field_name, tzinfo=timezone.get_default_timezone()))
         .order_by()
         .values_list("day", flat=True)
         .distinct()
     )
 
 
-def _changed_cases(cutoff: datetime) -> list[int]:
-    decided = Decision.objects.filter(created_at__gte=cutoff, case__isnull=False).values("case_id")
-    seen = Case.entities.through.objects.filter(entity__last_seen__gte=cutoff).values("case_id")
-    changed = Case.objects.filter(Q(updated_at__gte=cutoff) | Q(pk__in=decided) | Q(pk__in=seen))
-    return list(changed.values_list("pk", flat=True))
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), figures.CHUNK):
+        yield ordered[start : start + figures.CHUNK]
 
 
-def _touched_days(cutoff: datetime, cases: list[int]) -> set[date]:
-    days: set[date] = set()
-    for chunk in range(0, len(cases), figures.CHUNK):
-        ids = cases[chunk : chunk + figures.CHUNK]
-        days |= _days_of(Case.objects.filter(pk__in=ids), "created_at")
-        days |= _days_of(Report.objects.filter(case_id__in=ids), "received_at")
-        days |= _days_of(Decision.objects.filter(case_id__in=ids), "created_at")
-    days |= _days_of(Decision.objects.filter(created_at__gte=cutoff), "created_at")
-    flagged = AuditEntry.objects.filter(action=AuditAction.REPORTER_FLAGS_CHANGED, created_at__gte=cutoff)
-    reporters = {entry["reporter"] for entry in flagged.values_list("data", flat=True) if "reporter" in entry}
-    if reporters:
-        days |= _days_of(Report.objects.filter(reporter_id__in=reporters), "received_at")
-    seen = Entity.objects.filter(last_seen__gte=cutoff).values("pk")
-    days |= _days_of(
-        Report.objects.filter(pk__in=ReportEntity.objects.filter(entity__in=seen).values("report_id")), "received_at"
+def _refined_entities(cutoff: datetime) -> QuerySet[Entity]:
+    """Entities named since `cutoff` whose earlier mentions were all "@name": intake knew them only
+    as an account (or a bot by its name) and may have learnt their kind from a link just now."""
+    earlier = ReportEntity.objects.filter(entity_id=OuterRef("pk"), report__received_at__lt=cutoff)
+    return (
+        Entity.objects.filter(last_seen__gte=cutoff)
+        .exclude(kind=Entity.Kind.ACCOUNT)
+        .filter(Exists(earlier))
+        .exclude(Exists(earlier.exclude(seen_as__startswith="@")))
     )
-    return days
+
+
+def changes_since(cutoff: datetime) -> Changes:
+    """What to recompute for everything that changed at or after `cutoff` (see the module docstring)."""
+    changes = Changes()
+    touched = set(Case.objects.filter(updated_at__gte=cutoff).values_list("pk", flat=True))
+    reattributed = set(
+        AuditEntry.objects.filter(action__in=REATTRIBUTING, created_at__gte=cutoff, case__isnull=False).values_list(
+            "case_id", flat=True
+        )
+    )
+    decided = set(Decision.objects.filter(created_at__gte=cutoff, case__isnull=False).values_list("case_id", flat=True))
+    refined = _refined_entities(cutoff)
+    with_refined = set(Case.entities.through.objects.filter(entity__in=refined).values_list("case_id", flat=True))
+
+    reports, cases, decisions = (changes.days[group] for group in ("reports", "cases", "decisions"))
+    for ids in _chunks(touched):
+        reports |= _days_of(Report.objects.filter(case_id__in=ids, inbound__processed_at__gte=cutoff), "received_at")
+    for ids in _chunks(reattributed):
+        reports |= _days_of(Report.objects.filter(case_id__in=ids), "received_at")
+    flagged = AuditEntry.objects.filter(action=AuditAction.REPORTER_FLAGS_CHANGED, created_at__gte=cutoff)
+    reporters = {data["reporter"] for data in flagged.values_list("data", flat=True) if "reporter" in data}
+    if reporters:
+        reports |= _days_of(Report.objects.filter(reporter_id__in=reporters), "received_at")
+    reports |= _days_of(
+        Report.objects.filter(pk__in=ReportEntity.objects.filter(entity__in=refined).values("report_id")),
+        "received_at",
+    )
+    for ids in _chunks(touched | reattributed | with_refined):
+        cases |= _days_of(Case.objects.filter(pk__in=ids), "created_at")
+    decisions |= _days_of(Decision.objects.filter(created_at__gte=cutoff), "created_at")
+    for ids in _chunks(touched | reattributed):
+        decisions |= _days_of(Decision.objects.filter(case_id__in=ids), "created_at")
+    changes.cases = touched | reattributed | decided
+    return changes
 
 
 def _all_days() -> set[date]:
@@ -116,30 +171,33 @@ def spans(days: Iterable[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def _replace_days(days: set[date], *, everything: bool) -> None:
+def _replace_days(days: dict[str, set[date]], *, everything: bool) -> None:
     if everything:
         DailyCount.objects.all().delete()
-    for first, last in spans(days):
-        if not everything:
-            DailyCount.objects.filter(day__gte=first, day__lte=last).delete()
-        DailyCount.objects.bulk_create([row.as_model() for row in figures.daily_rows(first, last)], batch_size=BATCH)
+    for group, group_days in days.items():
+        metrics = figures.GROUPS[group][1]
+        for first, last in spans(group_days):
+            if not everything:
+                DailyCount.objects.filter(metric__in=metrics, day__gte=first, day__lte=last).delete()
+            rows = figures.daily_rows(first, last, groups=[group])
+            DailyCount.objects.bulk_create([row.as_model() for row in rows], batch_size=BATCH)
 
 
-def _replace_first_decisions(cases: list[int] | None) -> int:
+def _replace_first_decisions(cases: set[int] | None) -> int:
     if cases is None:
         FirstDecision.objects.all().delete()
         decided = Decision.objects.filter(kind__in=figures.DECIDING, case__isnull=False).order_by()
         rows = figures.first_decisions(decided.values_list("case_id", flat=True).distinct())
     else:
-        for chunk in range(0, len(cases), figures.CHUNK):
-            FirstDecision.objects.filter(case_id__in=cases[chunk : chunk + figures.CHUNK]).delete()
+        for ids in _chunks(cases):
+            FirstDecision.objects.filter(case_id__in=ids).delete()
         rows = figures.first_decisions(cases)
     FirstDecision.objects.bulk_create(rows, batch_size=BATCH)
     return len(rows)
 
 
 def refresh(*, rebuild: bool = False) -> RefreshResult:
-    """Bring the rollup up to date: the days and cases changed since the last refresh, or all."""
+    """Bring the rollup up to date: the figures changed since the last refresh, or all of them."""
     RollupState.objects.get_or_create(pk=1)
     with transaction.atomic():
         # Serialises refreshes: a second one waits, then finds little left to do.
@@ -147,19 +205,20 @@ def refresh(*, rebuild: bool = False) -> RefreshResult:
         started = timezone.now()
         full = rebuild or state.refreshed_at is None
         if full:
-            days, cases = _all_days(), None
+            every_day = _all_days()
+            changes = Changes(days={group: set(every_day) for group in figures.GROUPS})
+            cases = _replace_first_decisions(None)
         else:
             assert state.refreshed_at is not None
-            cutoff = state.refreshed_at - MARGIN
-            cases = _changed_cases(cutoff)
-            days = _touched_days(cutoff, cases)
-        _replace_days(days, everything=full)
-        decided = _replace_first_decisions(cases)
+            changes = changes_since(state.refreshed_at - MARGIN)
+            _replace_first_decisions(changes.cases)
+            cases = len(changes.cases)
+        _replace_days(changes.days, everything=full)
         state.refreshed_at = started
-        state.days_recomputed = len(days)
-        state.cases_recomputed = decided if cases is None else len(cases)
+        state.days_recomputed = len(changes.all_days)
+        state.cases_recomputed = cases
         state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed"])
-    return RefreshResult(days=len(days), cases=state.cases_recomputed, full=full)
+    return RefreshResult(days=state.days_recomputed, cases=cases, full=full)
 
 
 def refreshed_at() -> datetime | None:

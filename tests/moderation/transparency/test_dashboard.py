@@ -107,3 +107,10 @@ def test_dashboard_link_in_the_navigation_for_leads_only(as_history_lead: Client
     client = Client()
     client.force_login(moderator)
     assert 'href="/dashboard/"' not in client.get("/").content.decode()
+
+
+def test_dashboard_form_shows_the_default_period(as_history_lead: Client) -> None:
+    html = as_history_lead.get("/dashboard/").content.decode()
+    assert 'name="since" value="2026-02-03"' in html and 'name="until" value="2026-03-04"' in html
+    context: Any = as_history_lead.get("/dashboard/", {"until": "2026-03-03"}).context
+    assert (context["first"].isoformat(), context["last"].isoformat()) == ("2026-02-02", "2026-03-03")

@@ -15,13 +15,15 @@ from moderation.actions import (
     do_change_case_category,
     do_decline_case,
     do_merge_cases,
+    do_move_report,
     do_set_reporter_flags,
+    do_split_entity,
     do_unblock_entity,
 )
 from moderation.models import AuditEntry, DailyCount, DeclineReason, FirstDecision, PolicyCategory, RollupState
 from moderation.transparency import queries, rollup
 from reports.actions import do_process_inbound, do_store_inbound
-from reports.models import Entity, InboundMessage, Reporter
+from reports.models import Entity, InboundMessage, Report, Reporter
 from tests.mail import build_mail
 from tests.moderation.transparency.conftest import DAY1, FLAGGER, NOW, Clock, History
 
@@ -86,25 +88,26 @@ def test_marking_a_flagger_untrusted_changes_the_source_of_their_old_notices(his
     assert set(sources) == {"other"}
 
 
-def test_a_mail_processed_days_late_counts_on_the_day_it_arrived(
-    history: History, clock: Clock, ingest: Callable[..., InboundMessage]
-) -> None:
+def test_a_mail_processed_days_late_counts_on_the_day_it_arrived(history: History, clock: Clock) -> None:
     rollup.refresh()
     clock.at(DAY1.replace(hour=20))
     stored = do_store_inbound(
         build_mail(
-            "The channel t.me/late_news_channel posts propaganda videos every day, please block it now.",
+            "The channel t.me/unknown_channel posts propaganda videos every day, please block it right now.",
+            sender="Nadia <nadia@example.org>",
             message_id="<late@example.org>",
         ),
         source="cli",
         enqueue=False,
     )
+    # Processing failed until now (say); the report joins C7, which was opened on day 2.
     clock.at(NOW + timedelta(hours=1))
-    do_process_inbound(stored.message.pk)
-    refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
+    assert do_process_inbound(stored.message.pk).report.case_id == history.cases["C7"].pk
+    result = refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
     assert queries.daily_totals("reports", D1, D3) == [7, 2, 0]
-    # Its case was opened when the mail was processed.
-    assert queries.daily_totals("cases", D1, D3) == [4, 2, 1]
+    assert queries.daily_series("reports", "category", D1, D1).counts[""] == [1]
+    # C7's own day is recomputed (its first report is the late one now), and nothing else.
+    assert (result.days, queries.daily_totals("cases", D1, D3)) == (2, [4, 2, 0])
 
 
 def test_incremental_refreshes_end_where_a_rebuild_starts(
@@ -157,6 +160,16 @@ def test_incremental_refreshes_end_where_a_rebuild_starts(
     rollup.refresh()
     then(30)
     do_merge_cases(history.case("C3"), into=history.case("C1"), actor=Actor(history.lead))
+    rollup.refresh()
+    then(30)
+    # C1 holds terror_news and, since the merge, the sticker set and second_channel.
+    do_split_entity(
+        history.case("C1"), entity=Entity.objects.get(url="https://t.me/terror_news"), actor=Actor(history.lead)
+    )
+    rollup.refresh()
+    then(30)
+    jean = Report.objects.get(message_id__contains="r2@example.fr")
+    do_move_report(jean, to_case=history.case("C7"), actor=Actor(history.lead))
     rollup.refresh()
 
     incremental = snapshot()
