@@ -11,8 +11,8 @@ the seeder marks cases actioned or declined in bulk without Decision rows, and a
 decisions needs them). Then:
 
 1. the rollup: a full rebuild (what the first refresh does), then the refresh that follows five
-   busy minutes: the 10,000-report storm case and 200 other cases get new reports, 30 decisions
-   are made through the real actions;
+   busy minutes: 250 reports through the real intake (50 about the storm case's channel, one
+   each about 200 open cases of any age), and 30 decisions through the real actions;
 2. the pages, through Django's test Client in this process (URL resolution, middleware, view,
    queries, template; no network): the dashboard signed in as a lead over 30 days by each
    breakdown, over the seeded 90 days, and over a year by kind; the public page and feed with
@@ -156,32 +156,54 @@ def backfill_decisions(*, seed: int = 1, unblock_share: float = 0.01) -> int:
     return len(rows)
 
 
+def _mail(number: int, entity_url: str) -> bytes:
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["From"] = f"Bench Reporter {number} <bench.{number}@reporters.example>"
+    mail["To"] = "abuse@abusedesk.localhost"
+    mail["Subject"] = "Abuse report"
+    mail["Message-ID"] = f"<bench-busy-{number}-{random.getrandbits(64):x}@reporters.example>"
+    mail.set_content(f"Please block {entity_url}, it posts the same propaganda videos again and again every day.")
+    return mail.as_bytes()
+
+
 def _busy_five_minutes() -> tuple[int, int]:
-    """What five busy minutes change: the storm case and 200 others get reports (their updated_at
-    moves, as intake's does), 30 cases are decided through the real actions."""
+    """Five busy minutes through the real intake and actions: 250 reports, 50 of them about the
+    storm case's channel and one each about the channels of 200 open cases of any age; then 30
+    open cases blocked or declined."""
     from django.contrib.auth.models import User
-    from django.utils import timezone
 
     from moderation.actions import Actor, do_block_entity, do_decline_case
     from moderation.models import DeclineReason, PolicyCategory
+    from reports.actions import do_process_batch, do_store_inbound_many
     from reports.models import Case, Entity
 
     rng = random.Random(5)
-    now = timezone.now()
-    storm = Case.objects.order_by("-report_count").values_list("pk", flat=True).first()
-    open_ids = list(Case.objects.filter(status__in=Case.OPEN_STATUSES).values_list("pk", flat=True))
-    touched = [storm, *rng.sample(open_ids, min(200, len(open_ids)))]
-    Case.objects.filter(pk__in=touched).update(updated_at=now)
+    storm = Case.objects.order_by("-report_count").first()
+    assert storm is not None
+    open_ids = list(
+        Case.objects.filter(status__in=Case.OPEN_STATUSES).exclude(pk=storm.pk).values_list("pk", flat=True)
+    )
+    chosen = rng.sample(open_ids, min(200, len(open_ids)))
+    urls = [str(storm.entities.order_by("pk").values_list("url", flat=True)[0])] * 50
+    urls += [
+        url for case in Case.objects.filter(pk__in=chosen) for url in case.entities.values_list("url", flat=True)[:1]
+    ]
+    stored = do_store_inbound_many([_mail(n, url) for n, url in enumerate(urls)], source="bench", enqueue=False)
+    ids = [result.message.pk for result in stored]
+    for start in range(0, len(ids), 200):
+        do_process_batch(ids[start : start + 200])
     moderator = User.objects.get(username="seed-mod-01")
     decided = 0
-    for case in Case.objects.filter(pk__in=rng.sample(open_ids, min(60, len(open_ids)))).exclude(pk=storm)[:30]:
+    for case in Case.objects.filter(pk__in=rng.sample(open_ids, min(60, len(open_ids))))[:30]:
         entity = case.entities.filter(status=Entity.Status.ACTIVE).exclude(kind=Entity.Kind.PRIVATE_CHAT).first()
         if entity is not None:
             do_block_entity(entity, category=PolicyCategory.SPAM, statement="Bench.", actor=Actor(moderator), case=case)
         else:
             do_decline_case(case, reason=DeclineReason.DUPLICATE, statement="Bench.", actor=Actor(moderator))
         decided += 1
-    return len(touched), decided
+    return len(urls), decided
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -269,12 +291,12 @@ def main() -> None:
         f"rollup rebuild: {rebuild_s:.1f} s for {result.days} days and {result.cases:,} first decisions "
         f"({DailyCount.objects.count():,} daily rows)"
     )
-    touched, decided = _busy_five_minutes()
+    reported, decided = _busy_five_minutes()
     began = time.perf_counter()
     result = rollup.refresh()
     print(
-        f"rollup refresh after {touched} cases got reports and {decided} were decided: "
-        f"{time.perf_counter() - began:.2f} s, {result.days} days and {result.cases} cases recomputed"
+        f"rollup refresh after {reported} new reports and {decided} decisions: "
+        f"{time.perf_counter() - began:.2f} s, {result.days} days ({result.by_group}) and {result.cases} cases recomputed"
     )
 
     today = timezone.localdate()

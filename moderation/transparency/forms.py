@@ -23,7 +23,7 @@ def with_default_period(params: QueryDict) -> QueryDict:
         filled["until"] = timezone.localdate().isoformat()
     if not filled.get("since"):
         try:
-            until = date.fromisoformat(filled["until"])
+            until = date.fromisoformat(filled.get("until", ""))
         except ValueError:
             return filled  # another date format, or no date: the form's clean() handles both
         filled["since"] = (until - timedelta(days=DEFAULT_DAYS - 1)).isoformat()

@@ -69,6 +69,8 @@ class RefreshResult:
     days: int
     cases: int
     full: bool
+    # Days recomputed per group of figures (reports, cases, decisions).
+    by_group: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -218,7 +220,8 @@ def refresh(*, rebuild: bool = False) -> RefreshResult:
         state.days_recomputed = len(changes.all_days)
         state.cases_recomputed = cases
         state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed"])
-    return RefreshResult(days=state.days_recomputed, cases=cases, full=full)
+    by_group = {group: len(days) for group, days in changes.days.items()}
+    return RefreshResult(days=state.days_recomputed, cases=cases, full=full, by_group=by_group)
 
 
 def refreshed_at() -> datetime | None:
