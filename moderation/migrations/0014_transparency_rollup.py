@@ -36,6 +36,7 @@ class Migration(migrations.Migration):
                 ('refreshed_at', models.DateTimeField(blank=True, null=True)),
                 ('days_recomputed', models.PositiveIntegerField(default=0)),
                 ('cases_recomputed', models.PositiveIntegerField(default=0)),
+                ('backlog', models.JSONField(default=dict)),
             ],
         ),
         migrations.CreateModel(
@@ -43,15 +44,13 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField()),
-                ('metric', models.CharField(choices=[('reports', 'reports'), ('report_kinds', 'reports by entity kind'), ('cases', 'cases'), ('case_kinds', 'cases by entity kind'), ('blocks', 'blocks'), ('unblocks', 'unblocks'), ('declines', 'declines')], max_length=16)),
-                ('category', models.CharField(blank=True, default='', max_length=32)),
-                ('language', models.CharField(blank=True, default='', max_length=8)),
-                ('kind', models.CharField(blank=True, default='', max_length=20)),
-                ('source', models.CharField(blank=True, default='', max_length=16)),
+                ('metric', models.CharField(choices=[('reports', 'reports'), ('cases', 'cases'), ('blocks', 'blocks'), ('unblocks', 'unblocks'), ('declines', 'declines')], max_length=16)),
+                ('dimension', models.CharField(blank=True, default='', max_length=32)),
+                ('value', models.CharField(blank=True, default='', max_length=64)),
                 ('count', models.PositiveIntegerField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('metric', 'day', 'category', 'language', 'kind', 'source'), name='daily_count_unique')],
+                'constraints': [models.UniqueConstraint(fields=('metric', 'dimension', 'day', 'value'), name='daily_count_unique')],
             },
         ),
         migrations.CreateModel(
@@ -61,11 +60,14 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(choices=[('block', 'block'), ('unblock', 'unblock'), ('decline', 'decline')], max_length=10)),
                 ('category', models.CharField(blank=True, default='', max_length=32)),
                 ('first_report_at', models.DateTimeField()),
-                ('decided_at', models.DateTimeField(db_index=True)),
+                ('decided_at', models.DateTimeField()),
                 ('seconds', models.PositiveBigIntegerField(help_text="From the case's first report to this decision.")),
                 ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('decision', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='moderation.decision')),
             ],
+            options={
+                'indexes': [models.Index(fields=['decided_at', 'seconds', 'kind', 'category', 'actor'], name='first_decision_period')],
+            },
         ),
         migrations.RunPython(create_schedule, remove_schedule),
     ]

@@ -15,44 +15,37 @@ from reports.models import Case
 
 
 class DailyCount(models.Model):
-    """How many of one thing happened on one day with one combination of attributes.
+    """How many of one thing happened on one day: in all (dimension ""), or with one value of one
+    attribute (a category, a language, an entity kind...).
 
-    A day's rows are always replaced together, so the sum over any attribute is exact for the
-    metrics whose attributes have one value per thing (see Metric).
+    Each attribute is stored on its own: the pages split a figure by one attribute at a time, and
+    a full cross of them all was ten times the rows. A day's rows are replaced together.
     """
 
     class Metric(models.TextChoices):
-        # One row per combination of (category, language, source); kind is "".
         REPORTS = "reports", _("reports")
-        # The same reports, once under each entity kind they name ("" when none): a report about a
-        # bot and a channel counts under both, so these do not sum to the reports.
-        REPORT_KINDS = "report_kinds", _("reports by entity kind")
-        # Cases by the day they opened: (category, language); kind and source are "".
         CASES = "cases", _("cases")
-        CASE_KINDS = "case_kinds", _("cases by entity kind")
-        # Decisions by their day; a block or unblock is about one entity, so its kind is exact.
         BLOCKS = "blocks", _("blocks")
         UNBLOCKS = "unblocks", _("unblocks")
         DECLINES = "declines", _("declines")
 
     day = models.DateField()
     metric = models.CharField(max_length=16, choices=Metric.choices)
-    category = models.CharField(max_length=32, blank=True, default="")
-    language = models.CharField(max_length=8, blank=True, default="")
-    kind = models.CharField(max_length=20, blank=True, default="")
-    # "trusted_flagger" or "other" for reports (DSA Art. 15's "by source"); "" for the rest.
-    source = models.CharField(max_length=16, blank=True, default="")
+    # "" for the day's total; else category, language, kind, source, actor, or two of them joined
+    # by "+" (category+source of reports, kind+category of blocks), as figures.DIMENSIONS says.
+    dimension = models.CharField(max_length=32, blank=True, default="")
+    # The attribute's value ("" when it has none: uncategorised, no entity...); for two attributes,
+    # both values joined by "+"; for the actor, the user's id.
+    value = models.CharField(max_length=64, blank=True, default="")
     count = models.PositiveIntegerField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["metric", "day", "category", "language", "kind", "source"], name="daily_count_unique"
-            )
+            models.UniqueConstraint(fields=["metric", "dimension", "day", "value"], name="daily_count_unique")
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.metric} {self.category}/{self.language}/{self.kind}/{self.source}: {self.count}"
+        return f"{self.day} {self.metric} {self.dimension}={self.value}: {self.count}"
 
 
 class FirstDecision(models.Model):
@@ -66,8 +59,15 @@ class FirstDecision(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     first_report_at = models.DateTimeField()
-    decided_at = models.DateTimeField(db_index=True)
+    decided_at = models.DateTimeField()
     seconds = models.PositiveBigIntegerField(help_text=_("From the case's first report to this decision."))
+
+    class Meta:
+        # A period's percentiles read only this index (an index-only scan on PostgreSQL). Not
+        # `include`: SQLite cannot, and warns on every command.
+        indexes = [
+            models.Index(fields=["decided_at", "seconds", "kind", "category", "actor"], name="first_decision_period")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} of case {self.case_id} after {self.seconds} s"
@@ -81,6 +81,9 @@ class RollupState(models.Model):
     refreshed_at = models.DateTimeField(null=True, blank=True)
     days_recomputed = models.PositiveIntegerField(default=0)
     cases_recomputed = models.PositiveIntegerField(default=0)
+    # Open cases by age at `refreshed_at`: {"buckets": [[upper bound in seconds or null, count]...],
+    # "oldest": case id or null} (queries.backlog).
+    backlog = models.JSONField(default=dict)
 
     def __str__(self) -> str:
         return f"transparency rollup as of {self.refreshed_at}"

@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -78,6 +77,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     labels = value_labels(by)
     times = queries.time_to_decision(first, last)
     categories = value_labels("category")
+    state = rollup.current()
     context = {
         "can": can,
         "form": form,
@@ -85,7 +85,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "last": last,
         "by": by,
         "by_label": dict(BREAKDOWNS)[by],
-        "refreshed_at": rollup.refreshed_at(),
+        "refreshed_at": state.refreshed_at,
         "totals": queries.totals(first, last),
         "figures": [
             _figure(_("Reports per day"), "reports", by, first, last, labels),
@@ -96,7 +96,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "times_by_kind": [(Decision.Kind(kind).label, d) for kind, d in times.by_kind.items()],
         "times_by_category": [(categories.get(cat, cat), d) for cat, d in times.by_category.items()],
         "moderators": queries.decisions_by_moderator(first, last, times),
-        "backlog": queries.backlog(timezone.now()),
+        "backlog": queries.backlog(state.backlog),
     }
     if request.htmx:
         return render(request, "moderation/dashboard.html#dashboard-results", context)

@@ -22,19 +22,19 @@ cannot count differently.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Case as Switch
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from moderation.models import DailyCount, Decision, FirstDecision
-from reports.models import Case, Report
+from reports.models import Case, Report, Reporter
 
 TRUSTED_FLAGGER, OTHER_SOURCE = "trusted_flagger", "other"
 DECIDING = (Decision.Kind.BLOCK, Decision.Kind.DECLINE)
@@ -45,6 +45,17 @@ METRIC_OF_DECISION: dict[str, str] = {
     Decision.Kind.UNBLOCK: DailyCount.Metric.UNBLOCKS,
     Decision.Kind.DECLINE: DailyCount.Metric.DECLINES,
 }
+# The attributes each metric is counted by besides its total ("+" joins two counted together).
+# A report or case counts under each entity kind it names ("" when none), so its kinds do not
+# sum to its total; every other attribute has one value per thing and sums exactly.
+MULTI_KIND = (DailyCount.Metric.REPORTS, DailyCount.Metric.CASES)
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    DailyCount.Metric.REPORTS: ("category", "language", "source", "category+source", "kind"),
+    DailyCount.Metric.CASES: ("category", "language", "kind"),
+    DailyCount.Metric.BLOCKS: ("category", "language", "kind", "kind+category", "actor"),
+    DailyCount.Metric.UNBLOCKS: ("category", "language", "kind", "kind+category", "actor"),
+    DailyCount.Metric.DECLINES: ("category", "language", "reason", "actor"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +64,27 @@ class DailyRow:
 
     day: date
     metric: str
-    category: str
-    language: str
-    kind: str
-    source: str
+    dimension: str
+    value: str
     count: int
 
     def as_model(self) -> DailyCount:
         return DailyCount(
-            day=self.day,
-            metric=self.metric,
-            category=self.category,
-            language=self.language,
-            kind=self.kind,
-            source=self.source,
-            count=self.count,
+            day=self.day, metric=self.metric, dimension=self.dimension, value=self.value, count=self.count
         )
+
+
+def _marginals(metric: str, cells: Iterable[tuple[date, dict[str, str], int]]) -> Iterator[DailyRow]:
+    """The day's total and its count per value of each dimension of `metric` (but kind, which
+    comes from its own query), from counts by every attribute at once."""
+    totals: Counter[tuple[date, str, str]] = Counter()
+    dimensions = [dim for dim in DIMENSIONS[metric] if dim != "kind" or metric not in MULTI_KIND]
+    for day, attributes, count in cells:
+        totals[(day, "", "")] += count
+        for dimension in dimensions:
+            totals[(day, dimension, "+".join(attributes[name] for name in dimension.split("+")))] += count
+    for (day, dimension, value), count in totals.items():
+        yield DailyRow(day, metric, dimension, value, count)
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
@@ -98,8 +114,13 @@ def notices(start: datetime, end: datetime) -> QuerySet[Report]:
 
 
 def _source() -> Switch:
+    # Nested, so the reporter is looked up only for the few reports with a verified From.
+    trusted = Exists(Reporter.objects.filter(pk=OuterRef("reporter_id"), trusted=True))
     return Switch(
-        When(Q(reporter__trusted=True, from_verified=True), then=Value(TRUSTED_FLAGGER)),
+        When(
+            from_verified=True,
+            then=Switch(When(trusted, then=Value(TRUSTED_FLAGGER)), default=Value(OTHER_SOURCE)),
+        ),
         default=Value(OTHER_SOURCE),
     )
 
@@ -111,33 +132,26 @@ def _report_rows(start: datetime, end: datetime) -> Iterator[DailyRow]:
         .values("day", "case__category", "language", "source")
         .annotate(n=Count("id"))
     )
-    for row in grouped:
-        yield DailyRow(
-            row["day"],
-            DailyCount.Metric.REPORTS,
-            row["case__category"] or "",
-            row["language"],
-            "",
-            row["source"],
-            row["n"],
-        )
+    yield from _marginals(
+        DailyCount.Metric.REPORTS,
+        (
+            (
+                row["day"],
+                {"category": row["case__category"] or "", "language": row["language"], "source": row["source"]},
+                row["n"],
+            )
+            for row in grouped
+        ),
+    )
     # The outer join through the report's entities gives a report that names none the kind NULL.
     by_kind = (
         notices(start, end)
         .annotate(day=_day("received_at"))
-        .values("day", "case__category", "language", "entities__kind")
+        .values("day", "entities__kind")
         .annotate(n=Count("id", distinct=True))
     )
     for named in by_kind:
-        yield DailyRow(
-            named["day"],
-            DailyCount.Metric.REPORT_KINDS,
-            named["case__category"] or "",
-            named["language"],
-            named["entities__kind"] or "",
-            "",
-            named["n"],
-        )
+        yield DailyRow(named["day"], DailyCount.Metric.REPORTS, "kind", named["entities__kind"] or "", named["n"])
 
 
 def opened_cases(start: datetime, end: datetime) -> QuerySet[Case]:
@@ -145,49 +159,48 @@ def opened_cases(start: datetime, end: datetime) -> QuerySet[Case]:
 
 
 def _case_rows(start: datetime, end: datetime) -> Iterator[DailyRow]:
-    cases = opened_cases(start, end).annotate(day=_day("created_at"), first_language=case_language())
-    for row in cases.values("day", "category", "first_language").annotate(n=Count("id")):
-        yield DailyRow(
-            row["day"], DailyCount.Metric.CASES, row["category"], row["first_language"] or "", "", "", row["n"]
-        )
-    by_kind = cases.values("day", "category", "first_language", "entities__kind").annotate(n=Count("id", distinct=True))
-    for row in by_kind:
-        yield DailyRow(
-            row["day"],
-            DailyCount.Metric.CASE_KINDS,
-            row["category"],
-            row["first_language"] or "",
-            row["entities__kind"] or "",
-            "",
-            row["n"],
-        )
+    cases = opened_cases(start, end).annotate(day=_day("created_at"))
+    grouped = cases.annotate(first_language=case_language()).values("day", "category", "first_language")
+    yield from _marginals(
+        DailyCount.Metric.CASES,
+        (
+            (row["day"], {"category": row["category"], "language": row["first_language"] or ""}, row["n"])
+            for row in grouped.annotate(n=Count("id"))
+        ),
+    )
+    for named in cases.values("day", "entities__kind").annotate(n=Count("id", distinct=True)):
+        yield DailyRow(named["day"], DailyCount.Metric.CASES, "kind", named["entities__kind"] or "", named["n"])
 
 
 def _decision_rows(start: datetime, end: datetime) -> Iterator[DailyRow]:
     decisions = (
         Decision.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(day=_day("created_at"), case_language=case_language("case_id"))
-        .values("day", "kind", "category", "case__category", "case_language", "entity__kind")
+        .values(
+            "day", "kind", "category", "case__category", "case_language", "entity__kind", "decline_reason", "actor_id"
+        )
         .annotate(n=Count("id"))
     )
+    cells: dict[str, list[tuple[date, dict[str, str], int]]] = {metric: [] for metric in METRIC_OF_DECISION.values()}
     for row in decisions:
-        category = row["case__category"] or "" if row["kind"] == Decision.Kind.DECLINE else row["category"]
-        yield DailyRow(
-            row["day"],
-            METRIC_OF_DECISION[row["kind"]],
-            category,
-            row["case_language"] or "",
-            row["entity__kind"] or "",
-            "",
-            row["n"],
-        )
+        declined = row["kind"] == Decision.Kind.DECLINE
+        attributes = {
+            "category": (row["case__category"] or "") if declined else row["category"],
+            "language": row["case_language"] or "",
+            "kind": row["entity__kind"] or "",
+            "reason": row["decline_reason"],
+            "actor": str(row["actor_id"] or ""),
+        }
+        cells[METRIC_OF_DECISION[row["kind"]]].append((row["day"], attributes, row["n"]))
+    for metric, metric_cells in cells.items():
+        yield from _marginals(metric, metric_cells)
 
 
 # The figures in three groups that change for different reasons, so that the rollup recomputes a
 # day's reports only when something about its reports changed, and so on.
 GROUPS: dict[str, tuple[Callable[[datetime, datetime], Iterator[DailyRow]], tuple[str, ...]]] = {
-    "reports": (_report_rows, (DailyCount.Metric.REPORTS, DailyCount.Metric.REPORT_KINDS)),
-    "cases": (_case_rows, (DailyCount.Metric.CASES, DailyCount.Metric.CASE_KINDS)),
+    "reports": (_report_rows, (DailyCount.Metric.REPORTS,)),
+    "cases": (_case_rows, (DailyCount.Metric.CASES,)),
     "decisions": (
         _decision_rows,
         (DailyCount.Metric.BLOCKS, DailyCount.Metric.UNBLOCKS, DailyCount.Metric.DECLINES),
@@ -252,13 +265,13 @@ def first_decisions_between(start: datetime, end: datetime) -> list[FirstDecisio
 
 
 def total_of(rows: Iterable[DailyRow], metric: str) -> int:
-    return sum(row.count for row in rows if row.metric == metric)
+    return sum(row.count for row in rows if row.metric == metric and not row.dimension)
 
 
-def sum_rows(rows: Iterable[DailyRow], metric: str, by: str) -> dict[str, int]:
-    """Total count per value of attribute `by` (category, language, kind or source) of one metric."""
-    totals: dict[str, int] = defaultdict(int)
+def sum_rows(rows: Iterable[DailyRow], metric: str, dimension: str) -> dict[str, int]:
+    """Total count per value of one dimension of one metric over the rows' days."""
+    totals: Counter[str] = Counter()
     for row in rows:
-        if row.metric == metric:
-            totals[getattr(row, by)] += row.count
+        if row.metric == metric and row.dimension == dimension:
+            totals[row.value] += row.count
     return dict(totals)

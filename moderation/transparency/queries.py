@@ -1,8 +1,8 @@
-"""Reads behind the dashboard and the public page: a handful of indexed queries each.
+"""Reads behind the dashboard and the public page: a handful of small indexed queries each.
 
-Daily figures and times to decision come from the rollup (rollup.py), as of its last refresh;
-the backlog and the decisions per moderator are read live, being cheap: the open cases through
-the status index, a period's decisions through the created_at index.
+Everything here comes from the rollup (rollup.py), as of its last refresh: daily figures, times
+to decision, decisions per moderator and the backlog snapshot. Only the public page's names are
+read from the decisions themselves (a day's, through the created_at index).
 """
 
 from __future__ import annotations
@@ -15,24 +15,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from moderation.models import DailyCount, Decision, FirstDecision
-from moderation.transparency.figures import day_bounds
+from moderation.transparency.figures import METRIC_OF_DECISION, day_bounds
 from reports.models import Case, Entity
 
-# What the dashboard charts, and by what; kinds come from the metrics that count each kind.
-CHARTED = ("reports", "cases", "blocks")
-DIMENSIONS = ("category", "language", "kind")
-_METRIC = {
-    ("reports", False): DailyCount.Metric.REPORTS,
-    ("reports", True): DailyCount.Metric.REPORT_KINDS,
-    ("cases", False): DailyCount.Metric.CASES,
-    ("cases", True): DailyCount.Metric.CASE_KINDS,
-    ("blocks", False): DailyCount.Metric.BLOCKS,
-    ("blocks", True): DailyCount.Metric.BLOCKS,
-}
+# What the dashboard charts, and by what.
+CHARTED = (DailyCount.Metric.REPORTS, DailyCount.Metric.CASES, DailyCount.Metric.BLOCKS)
+BREAKDOWNS = ("category", "language", "kind")
 TOTALED = (
     DailyCount.Metric.REPORTS,
     DailyCount.Metric.CASES,
@@ -77,46 +70,36 @@ class Series:
         )
 
 
-def daily_series(what: str, by: str, first: date, last: date) -> Series:
-    """`what` (reports, cases, blocks) per day from `first` to `last`, split by `by`."""
-    if what not in CHARTED or by not in DIMENSIONS:
-        raise ValueError(f"no series of {what} by {by}")
-    metric = _METRIC[(what, by == "kind")]
+def _per_day(metric: str, dimension: str, first: date, last: date) -> dict[str, list[int]]:
     days = days_between(first, last)
     index = {day: n for n, day in enumerate(days)}
-    rows = (
-        DailyCount.objects.filter(metric=metric, day__gte=first, day__lte=last)
-        .values("day", by)
-        .annotate(n=Sum("count"))
-        .order_by()
+    rows = DailyCount.objects.filter(metric=metric, dimension=dimension, day__gte=first, day__lte=last).values_list(
+        "day", "value", "count"
     )
     counts: dict[str, list[int]] = {}
-    for row in rows:
-        counts.setdefault(row[by], [0] * len(days))[index[row["day"]]] += row["n"]
+    for day, value, count in rows:
+        counts.setdefault(value, [0] * len(days))[index[day]] += count
+    return counts
+
+
+def daily_series(what: str, by: str, first: date, last: date) -> Series:
+    """`what` (reports, cases, blocks) per day from `first` to `last`, split by `by`."""
+    if what not in CHARTED or by not in BREAKDOWNS:
+        raise ValueError(f"no series of {what} by {by}")
+    counts = _per_day(what, by, first, last)
     ordered = sorted(counts.items(), key=lambda item: (-sum(item[1]), item[0]))
-    return Series(days=days, counts=dict(ordered))
+    return Series(days=days_between(first, last), counts=dict(ordered))
 
 
 def daily_totals(what: str, first: date, last: date) -> list[int]:
     """`what` per day, each counted once (the kind series count a report under each kind it names)."""
-    days = days_between(first, last)
-    index = {day: n for n, day in enumerate(days)}
-    per_day = [0] * len(days)
-    rows = (
-        DailyCount.objects.filter(metric=_METRIC[(what, False)], day__gte=first, day__lte=last)
-        .values("day")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
-    for row in rows:
-        per_day[index[row["day"]]] = row["n"]
-    return per_day
+    return _per_day(what, "", first, last).get("", [0] * len(days_between(first, last)))
 
 
 def totals(first: date, last: date) -> dict[str, int]:
     """Reports, cases, blocks, unblocks and declines in the period, from the rollup."""
     rows = (
-        DailyCount.objects.filter(metric__in=TOTALED, day__gte=first, day__lte=last)
+        DailyCount.objects.filter(metric__in=TOTALED, dimension="", day__gte=first, day__lte=last)
         .values("metric")
         .annotate(n=Sum("count"))
         .order_by()
@@ -181,9 +164,46 @@ class TimeToDecision:
     by_actor: dict[int | None, Durations]
 
 
+def _ordered(groups: dict[Any, Durations]) -> dict[Any, Durations]:
+    return dict(sorted(groups.items(), key=lambda item: (-item[1].n, str(item[0]))))
+
+
+# One pass over the period's rows of the first_decision_period index, every grouping at once.
+_PERCENTILES_SQL = """
+SELECT GROUPING(kind), GROUPING(category), GROUPING(actor_id), kind, category, actor_id, COUNT(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), percentile_disc(0.9) WITHIN GROUP (ORDER BY seconds)
+FROM {table} WHERE decided_at >= %s AND decided_at < %s
+GROUP BY GROUPING SETS ((), (kind), (category), (actor_id))
+"""
+
+
+def _time_to_decision_in_postgres(start: datetime, end: datetime) -> TimeToDecision:
+    overall = Durations.of([])
+    by: dict[str, dict[Any, Durations]] = {"kind": {}, "category": {}, "actor": {}}
+    with connection.cursor() as cursor:
+        cursor.execute(_PERCENTILES_SQL.format(table=FirstDecision._meta.db_table), [start, end])
+        for no_kind, no_category, no_actor, kind, category, actor_id, n, median, p90 in cursor.fetchall():
+            found = Durations(n, None if median is None else float(median), p90)
+            if not no_kind:
+                by["kind"][kind] = found
+            elif not no_category:
+                by["category"][category] = found
+            elif not no_actor:
+                by["actor"][actor_id] = found
+            else:
+                overall = found
+    return TimeToDecision(overall, _ordered(by["kind"]), _ordered(by["category"]), _ordered(by["actor"]))
+
+
 def time_to_decision(first: date, last: date) -> TimeToDecision:
-    """Times from first report to first decision, of the cases first decided in the period."""
+    """Times from first report to first decision, of the cases first decided in the period.
+
+    PostgreSQL computes the percentiles itself (percentile_cont is the median as defined above,
+    percentile_disc the nearest rank); elsewhere the seconds are read and counted here.
+    """
     start, end = day_bounds(first, last)
+    if connection.vendor == "postgresql":
+        return _time_to_decision_in_postgres(start, end)
     rows = FirstDecision.objects.filter(decided_at__gte=start, decided_at__lt=end).values_list(
         "kind", "category", "actor_id", "seconds"
     )
@@ -200,7 +220,7 @@ def time_to_decision(first: date, last: date) -> TimeToDecision:
         by["actor"][actor_id].append(seconds)
 
     def summarise(groups: dict[Any, list[int]]) -> dict[Any, Durations]:
-        return {key: Durations.of(values) for key, values in sorted(groups.items(), key=lambda kv: -len(kv[1]))}
+        return _ordered({key: Durations.of(values) for key, values in groups.items()})
 
     return TimeToDecision(
         overall=Durations.of(everything),
@@ -224,18 +244,18 @@ class ModeratorDecisions:
 
 
 def decisions_by_moderator(first: date, last: date, times: TimeToDecision) -> list[ModeratorDecisions]:
-    """Each moderator's decisions in the period (live), with the times of the cases they decided
-    first; decisions without a user (the API) are "API"."""
-    start, end = day_bounds(first, last)
+    """Each moderator's decisions in the period, with the times of the cases they decided first;
+    decisions without a user (the API) are "API"."""
     counts: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    kind_of = {metric: kind for kind, metric in METRIC_OF_DECISION.items()}
     rows = (
-        Decision.objects.filter(created_at__gte=start, created_at__lt=end)
-        .values("actor_id", "kind")
-        .annotate(n=Count("id"))
+        DailyCount.objects.filter(metric__in=kind_of, dimension="actor", day__gte=first, day__lte=last)
+        .values("metric", "value")
+        .annotate(n=Sum("count"))
         .order_by()
     )
     for row in rows:
-        counts[row["actor_id"]][row["kind"]] = row["n"]
+        counts[int(row["value"]) if row["value"] else None][kind_of[row["metric"]]] = row["n"]
     names = dict(get_user_model().objects.filter(pk__in=[pk for pk in counts if pk]).values_list("pk", "username"))
     result = [
         ModeratorDecisions(
@@ -252,6 +272,8 @@ def decisions_by_moderator(first: date, last: date, times: TimeToDecision) -> li
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
+    """Open cases by age when the rollup was last refreshed, and the oldest of them."""
+
     buckets: list[tuple[str, int]]
     oldest: Case | None
 
@@ -260,8 +282,9 @@ class Backlog:
         return sum(n for _label, n in self.buckets)
 
 
-def backlog(now: datetime) -> Backlog:
-    """Open cases (new, open, waiting) by how long ago they were opened, now."""
+def backlog_snapshot(now: datetime) -> dict[str, Any]:
+    """Open cases (new, open, waiting) by how long ago they were opened, at `now`: what the
+    rollup keeps in its state row at every refresh."""
     conditions: dict[str, Any] = {}
     lower: timedelta | None = None
     for number, (upper, _label) in enumerate(BACKLOG_BUCKETS):
@@ -274,9 +297,18 @@ def backlog(now: datetime) -> Backlog:
         lower = upper
     open_cases = Case.objects.filter(status__in=Case.OPEN_STATUSES)
     found = open_cases.aggregate(**conditions)
+    return {
+        "counts": [found[f"b{n}"] for n in range(len(BACKLOG_BUCKETS))],
+        "oldest": open_cases.order_by("created_at", "id").values_list("pk", flat=True).first(),
+    }
+
+
+def backlog(snapshot: dict[str, Any]) -> Backlog:
+    counts = snapshot.get("counts") or [0] * len(BACKLOG_BUCKETS)
+    oldest = Case.objects.filter(pk=snapshot["oldest"]).first() if snapshot.get("oldest") else None
     return Backlog(
-        buckets=[(str(label), found[f"b{n}"]) for n, (_upper, label) in enumerate(BACKLOG_BUCKETS)],
-        oldest=open_cases.order_by("created_at", "id").first(),
+        buckets=[(str(label), count) for (_upper, label), count in zip(BACKLOG_BUCKETS, counts, strict=True)],
+        oldest=oldest,
     )
 
 
@@ -300,22 +332,20 @@ def public_days(first: date, last: date) -> list[PublicDay]:
     how many blocks of them were lifted. Counts only: nothing here names anyone or anything."""
     blocks: dict[date, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     unblocks: dict[date, int] = defaultdict(int)
-    rows = (
-        DailyCount.objects.filter(
-            metric__in=[DailyCount.Metric.BLOCKS, DailyCount.Metric.UNBLOCKS],
-            kind__in=PUBLIC_KINDS,
-            day__gte=first,
-            day__lte=last,
-        )
-        .values("day", "metric", "kind", "category")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
-    for row in rows:
-        if row["metric"] == DailyCount.Metric.UNBLOCKS:
-            unblocks[row["day"]] += row["n"]
+    rows = DailyCount.objects.filter(
+        metric__in=[DailyCount.Metric.BLOCKS, DailyCount.Metric.UNBLOCKS],
+        dimension="kind+category",
+        day__gte=first,
+        day__lte=last,
+    ).values_list("day", "metric", "value", "count")
+    for day, metric, value, count in rows:
+        kind, _plus, category = value.partition("+")
+        if kind not in PUBLIC_KINDS:
+            continue
+        if metric == DailyCount.Metric.UNBLOCKS:
+            unblocks[day] += count
         else:
-            blocks[row["day"]][row["kind"]][row["category"]] = row["n"]
+            blocks[day][kind][category] = count
     return [
         PublicDay(day=day, blocks={kind: dict(cats) for kind, cats in blocks[day].items()}, unblocks=unblocks[day])
         for day in reversed(days_between(first, last))

@@ -32,10 +32,9 @@ from datetime import date
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db.models import Count
 from django.utils import timezone
 
-from moderation.models import DailyCount, Decision
+from moderation.models import DailyCount
 from moderation.transparency import figures
 from moderation.transparency.queries import Durations
 
@@ -62,17 +61,11 @@ def build(first: date, last: date) -> dict[str, Any]:
     """The report's document for the days `first` to `last`, inclusive."""
     start, end = figures.day_bounds(first, last)
     rows = figures.daily_rows(first, last)
-    by_category_and_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        if row.metric == DailyCount.Metric.REPORTS:
-            by_category_and_source[row.category or UNCATEGORISED][row.source] += row.count
+    by_category_and_source: dict[str, dict[str, int]] = defaultdict(dict)
+    for pair, count in figures.sum_rows(rows, DailyCount.Metric.REPORTS, "category+source").items():
+        category, _plus, source = pair.partition("+")
+        by_category_and_source[category or UNCATEGORISED][source] = count
     by_type = {str(kind): figures.total_of(rows, metric) for kind, metric in figures.METRIC_OF_DECISION.items()}
-    reasons = (
-        Decision.objects.filter(kind=Decision.Kind.DECLINE, created_at__gte=start, created_at__lt=end)
-        .values("decline_reason")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
     decided = figures.first_decisions_between(start, end)
     times_by: dict[str, dict[str, list[int]]] = {"category": defaultdict(list), "decision": defaultdict(list)}
     for first_decision in decided:
@@ -94,7 +87,7 @@ def build(first: date, last: date) -> dict[str, Any]:
             "by_type": by_type,
             "blocks_by_category": _named(figures.sum_rows(rows, DailyCount.Metric.BLOCKS, "category")),
             "blocks_by_entity_kind": _named(figures.sum_rows(rows, DailyCount.Metric.BLOCKS, "kind")),
-            "declines_by_reason": _named({row["decline_reason"]: row["n"] for row in reasons}),
+            "declines_by_reason": _named(figures.sum_rows(rows, DailyCount.Metric.DECLINES, "reason")),
         },
         "time_to_act": {
             **_durations([row.seconds for row in decided]),

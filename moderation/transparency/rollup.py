@@ -47,7 +47,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from moderation.models import AuditAction, AuditEntry, DailyCount, Decision, FirstDecision, RollupState
-from moderation.transparency import figures
+from moderation.transparency import figures, queries
 from reports.models import Case, Entity, Report, ReportEntity
 
 # Longer than any transaction that changes what is counted can take to commit after it stamped
@@ -219,11 +219,17 @@ def refresh(*, rebuild: bool = False) -> RefreshResult:
         state.refreshed_at = started
         state.days_recomputed = len(changes.all_days)
         state.cases_recomputed = cases
-        state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed"])
+        state.backlog = queries.backlog_snapshot(started)
+        state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed", "backlog"])
     by_group = {group: len(days) for group, days in changes.days.items()}
     return RefreshResult(days=state.days_recomputed, cases=cases, full=full, by_group=by_group)
 
 
+def current() -> RollupState:
+    """The state row: when the figures were last brought up to date (None before the first
+    refresh) and the backlog then."""
+    return RollupState.objects.filter(pk=1).first() or RollupState(pk=1)
+
+
 def refreshed_at() -> datetime | None:
-    """When the figures were last brought up to date; None before the first refresh."""
-    return RollupState.objects.filter(pk=1).values_list("refreshed_at", flat=True).first()
+    return current().refreshed_at

@@ -110,8 +110,9 @@ def test_decisions_per_moderator(rolled_up: History) -> None:
     assert (rows["lena"].unblocks, rows["lena"].first_decisions.n) == (1, 0)
 
 
-def test_backlog_by_age(rolled_up: History) -> None:
-    backlog = queries.backlog(NOW)
+def test_backlog_by_age_when_the_rollup_was_refreshed(rolled_up: History) -> None:
+    assert rollup.current().refreshed_at == NOW
+    backlog = queries.backlog(rollup.current().backlog)
     # C7 was opened 21 h ago; C1 51 h ago and reopened by amira's follow-up.
     assert dict(backlog.buckets) == {
         "under 1 hour": 0,

@@ -31,7 +31,7 @@ D1, D2, D3, D4 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4), date(2026
 
 
 def snapshot() -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
-    counts = set(DailyCount.objects.values_list("day", "metric", "category", "language", "kind", "source", "count"))
+    counts = set(DailyCount.objects.values_list("day", "metric", "dimension", "value", "count"))
     firsts = set(
         FirstDecision.objects.values_list(
             "case_id", "decision_id", "kind", "category", "actor_id", "first_report_at", "decided_at", "seconds"
@@ -84,8 +84,8 @@ def test_marking_a_flagger_untrusted_changes_the_source_of_their_old_notices(his
     clock.at(NOW + timedelta(hours=1))
     do_set_reporter_flags(Reporter.objects.get(email=FLAGGER), trusted=False, muted=False, actor=Actor(history.lead))
     refresh_at(clock, NOW + timedelta(hours=2))
-    sources = DailyCount.objects.filter(metric=DailyCount.Metric.REPORTS, day=D1).values_list("source", flat=True)
-    assert set(sources) == {"other"}
+    sources = DailyCount.objects.filter(metric=DailyCount.Metric.REPORTS, dimension="source", day=D1)
+    assert set(sources.values_list("value", "count")) == {("other", 6)}
 
 
 def test_a_mail_processed_days_late_counts_on_the_day_it_arrived(history: History, clock: Clock) -> None:
@@ -174,8 +174,9 @@ def test_incremental_refreshes_end_where_a_rebuild_starts(
 
     incremental = snapshot()
     # The declined account case's report counts as a channel now, on the day it came.
-    assert DailyCount.objects.filter(metric=DailyCount.Metric.REPORT_KINDS, day=D3, kind="channel_or_group").exists()
-    assert not DailyCount.objects.filter(kind="account").exists()
+    by_kind = DailyCount.objects.filter(metric=DailyCount.Metric.REPORTS, dimension="kind", day=D3)
+    assert set(by_kind.values_list("value", "count")) == {("channel_or_group", 1)}
+    assert not DailyCount.objects.filter(dimension="kind", value="account").exists()
     rollup.refresh(rebuild=True)
     assert snapshot() == incremental
 
