@@ -37,6 +37,7 @@ class Migration(migrations.Migration):
                 ('days_recomputed', models.PositiveIntegerField(default=0)),
                 ('cases_recomputed', models.PositiveIntegerField(default=0)),
                 ('backlog', models.JSONField(default=dict)),
+                ('times', models.JSONField(default=dict)),
             ],
         ),
         migrations.CreateModel(

@@ -75,9 +75,9 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     first, last = form.period()
     by = form.breakdown()
     labels = value_labels(by)
-    times = queries.time_to_decision(first, last)
-    categories = value_labels("category")
     state = rollup.current()
+    times = queries.time_to_decision_of(first, last, state)
+    categories = value_labels("category")
     context = {
         "can": can,
         "form": form,

@@ -15,6 +15,12 @@ MAX_DAYS = 366
 BREAKDOWNS = [("category", _("category")), ("language", _("language")), ("kind", _("entity kind"))]
 
 
+def default_period() -> tuple[date, date]:
+    """The last DEFAULT_DAYS days, today included."""
+    until = timezone.localdate()
+    return until - timedelta(days=DEFAULT_DAYS - 1), until
+
+
 def with_default_period(params: QueryDict) -> QueryDict:
     """The request's parameters with the default period filled in where an end is missing, so
     the form shows the period the page shows."""
@@ -51,8 +57,7 @@ class PeriodForm(forms.Form):
         """The period asked for if it is valid, else the default one."""
         if self.is_valid():
             return self.cleaned_data["since"], self.cleaned_data["until"]
-        until = timezone.localdate()
-        return until - timedelta(days=DEFAULT_DAYS - 1), until
+        return default_period()
 
 
 class DashboardForm(PeriodForm):

@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from moderation.models import AuditAction, AuditEntry, DailyCount, Decision, FirstDecision, RollupState
 from moderation.transparency import figures, queries
+from moderation.transparency.forms import default_period
 from reports.models import Case, Entity, Report, ReportEntity
 
 # Longer than any transaction that changes what is counted can take to commit after it stamped
@@ -220,7 +221,12 @@ def refresh(*, rebuild: bool = False) -> RefreshResult:
         state.days_recomputed = len(changes.all_days)
         state.cases_recomputed = cases
         state.backlog = queries.backlog_snapshot(started)
-        state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed", "backlog"])
+        first, last = default_period()
+        state.times = {
+            "period": [first.isoformat(), last.isoformat()],
+            "times": queries.time_to_decision(first, last).as_json(),
+        }
+        state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed", "backlog", "times"])
     by_group = {group: len(days) for group, days in changes.days.items()}
     return RefreshResult(days=state.days_recomputed, cases=cases, full=full, by_group=by_group)
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.utils import timezone
 
 from moderation.actions import (
@@ -51,6 +52,14 @@ DAY1, DAY2, DAY3 = (datetime(2026, 3, day, tzinfo=UTC) for day in (2, 3, 4))
 NOW = DAY3.replace(hour=12)
 FLAGGER = "flagger@ngo.example"
 VERIFIED = {"Authentication-Results": "mx.desk.example; dmarc=pass header.from=ngo.example"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """The public page and the dashboard cache what they compute; ids differ from test to test."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 class Clock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +20,6 @@ from tests.moderation.transparency.conftest import DAY3, Clock, History
 
 PERIOD = {"since": "2026-03-02", "until": "2026-03-04"}
 URLS = ["/transparency/", "/transparency/feed.json", "/transparency/2026-03-03/", "/transparency/2026-03-03.json"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

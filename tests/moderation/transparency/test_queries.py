@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -95,6 +96,21 @@ def test_time_to_decision_median_and_p90(rolled_up: History) -> None:
 def test_time_to_decision_of_an_even_count_is_the_mean_of_the_middle_two(rolled_up: History) -> None:
     # Decided on days 1 and 2: 6 h, 23 h, 24 h and 30 h.
     assert queries.time_to_decision(D1, D2).overall == Durations(4, 23.5 * HOUR, 30 * HOUR)
+
+
+def test_the_refresh_keeps_the_default_periods_times_and_others_are_cached(
+    rolled_up: History, django_assert_num_queries: Any
+) -> None:
+    state = rollup.current()
+    month = date(2026, 2, 3)
+    assert state.times["period"] == ["2026-02-03", "2026-03-04"]
+    with django_assert_num_queries(0):
+        stored = queries.time_to_decision_of(month, D3, state)
+    assert stored == queries.time_to_decision(month, D3)
+    with django_assert_num_queries(1):
+        assert queries.time_to_decision_of(D1, D2, state).overall == Durations(4, 23.5 * HOUR, 30 * HOUR)
+    with django_assert_num_queries(0):
+        assert queries.time_to_decision_of(D1, D2, state).overall.n == 4
 
 
 def test_second_blocks_in_a_case_are_not_first_decisions(rolled_up: History) -> None:
