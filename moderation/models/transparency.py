@@ -84,8 +84,8 @@ class RollupState(models.Model):
     # Open cases by age at `refreshed_at`: {"buckets": [[upper bound in seconds or null, count]...],
     # "oldest": case id or null} (queries.backlog).
     backlog = models.JSONField(default=dict)
-    # The default period's times to decision at `refreshed_at`: {"period": [first, last], "times":
-    # queries.TimeToDecision.as_json()}.
+    # The times to decision of the dashboard's preset periods at `refreshed_at`:
+    # {"<first>:<last>": queries.TimeToDecision.as_json()}.
     times = models.JSONField(default=dict)
 
     def __str__(self) -> str:

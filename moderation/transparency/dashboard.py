@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from moderation.models import Decision, PolicyCategory
 from moderation.transparency import charts, queries, rollup
-from moderation.transparency.forms import BREAKDOWNS, DashboardForm, with_default_period
+from moderation.transparency.forms import BREAKDOWNS, PRESET_DAYS, DashboardForm, last_days, with_default_period
 from moderation.views import AuthenticatedHttpRequest, abilities
 from reports.models import Entity
 
@@ -44,14 +45,15 @@ def value_labels(by: str) -> dict[str, str]:
     return {"": _("unknown")}
 
 
-def _figure(title: str, what: str, by: str, first: date, last: date, labels: dict[str, str]) -> Figure:
-    series = queries.daily_series(what, by, first, last)
+def _figure(title: str, what: str, counts: queries.PeriodCounts, labels: dict[str, str]) -> Figure:
+    series = counts.series(what)
+    by = counts.by
     chart = charts.stacked_bars(
         title, [day.strftime("%m-%d") for day in series.days], list(series.counts.items()), label_of=labels
     )
     values = list(series.counts)
     overlapping = by == "kind" and what != "blocks"
-    per_day = queries.daily_totals(what, first, last) if overlapping else series.per_day
+    per_day = counts.per_day(what) if overlapping else series.per_day
     rows = [(day, [series.counts[value][n] for value in values], per_day[n]) for n, day in enumerate(series.days)]
     totals = series.totals
     return Figure(
@@ -76,6 +78,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     by = form.breakdown()
     labels = value_labels(by)
     state = rollup.current()
+    counts = queries.period_counts(first, last, by)
     times = queries.time_to_decision_of(first, last, state)
     categories = value_labels("category")
     context = {
@@ -85,12 +88,16 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "last": last,
         "by": by,
         "by_label": dict(BREAKDOWNS)[by],
+        "presets": [
+            (days, urlencode({"since": since.isoformat(), "until": until.isoformat(), "by": by}))
+            for days, (since, until) in ((days, last_days(days)) for days in PRESET_DAYS)
+        ],
         "refreshed_at": state.refreshed_at,
-        "totals": queries.totals(first, last),
+        "totals": counts.totals(),
         "figures": [
-            _figure(_("Reports per day"), "reports", by, first, last, labels),
-            _figure(_("Cases opened per day"), "cases", by, first, last, labels),
-            _figure(_("Blocks per day"), "blocks", by, first, last, labels),
+            _figure(_("Reports per day"), "reports", counts, labels),
+            _figure(_("Cases opened per day"), "cases", counts, labels),
+            _figure(_("Blocks per day"), "blocks", counts, labels),
         ],
         "times": times,
         "times_by_kind": [(Decision.Kind(kind).label, d) for kind, d in times.by_kind.items()],

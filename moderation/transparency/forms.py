@@ -11,14 +11,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_DAYS = 30
+# Periods ending today that the dashboard offers as links; the rollup keeps their times to decision.
+PRESET_DAYS = (7, 30, 90)
 MAX_DAYS = 366
 BREAKDOWNS = [("category", _("category")), ("language", _("language")), ("kind", _("entity kind"))]
 
 
-def default_period() -> tuple[date, date]:
-    """The last DEFAULT_DAYS days, today included."""
+def last_days(days: int) -> tuple[date, date]:
+    """The last `days` days, today included."""
     until = timezone.localdate()
-    return until - timedelta(days=DEFAULT_DAYS - 1), until
+    return until - timedelta(days=days - 1), until
+
+
+def default_period() -> tuple[date, date]:
+    return last_days(DEFAULT_DAYS)
 
 
 def with_default_period(params: QueryDict) -> QueryDict:

@@ -71,42 +71,41 @@ class Series:
         )
 
 
-def _per_day(metric: str, dimension: str, first: date, last: date) -> dict[str, list[int]]:
+@dataclass(frozen=True, slots=True)
+class PeriodCounts:
+    """Every metric's daily totals in a period, and its counts per value of one breakdown: one query."""
+
+    days: list[date]
+    by: str
+    # (metric, dimension) -> value -> count per day
+    counts: dict[tuple[str, str], dict[str, list[int]]]
+
+    def series(self, what: str) -> Series:
+        """`what` (reports, cases, blocks) per day, split by the breakdown, biggest value first."""
+        if what not in CHARTED or self.by not in BREAKDOWNS:
+            raise ValueError(f"no series of {what} by {self.by!r}")
+        found = self.counts.get((what, self.by), {})
+        return Series(days=self.days, counts=dict(sorted(found.items(), key=lambda item: (-sum(item[1]), item[0]))))
+
+    def per_day(self, what: str) -> list[int]:
+        """`what` per day, each thing counted once (the kind series count a report under each kind)."""
+        return self.counts.get((what, ""), {}).get("", [0] * len(self.days))
+
+    def totals(self) -> dict[str, int]:
+        """Reports, cases, blocks, unblocks and declines in the period."""
+        return {str(metric): sum(self.per_day(metric)) for metric in TOTALED}
+
+
+def period_counts(first: date, last: date, by: str = "") -> PeriodCounts:
     days = days_between(first, last)
     index = {day: n for n, day in enumerate(days)}
-    rows = DailyCount.objects.filter(metric=metric, dimension=dimension, day__gte=first, day__lte=last).values_list(
-        "day", "value", "count"
-    )
-    counts: dict[str, list[int]] = {}
-    for day, value, count in rows:
-        counts.setdefault(value, [0] * len(days))[index[day]] += count
-    return counts
-
-
-def daily_series(what: str, by: str, first: date, last: date) -> Series:
-    """`what` (reports, cases, blocks) per day from `first` to `last`, split by `by`."""
-    if what not in CHARTED or by not in BREAKDOWNS:
-        raise ValueError(f"no series of {what} by {by}")
-    counts = _per_day(what, by, first, last)
-    ordered = sorted(counts.items(), key=lambda item: (-sum(item[1]), item[0]))
-    return Series(days=days_between(first, last), counts=dict(ordered))
-
-
-def daily_totals(what: str, first: date, last: date) -> list[int]:
-    """`what` per day, each counted once (the kind series count a report under each kind it names)."""
-    return _per_day(what, "", first, last).get("", [0] * len(days_between(first, last)))
-
-
-def totals(first: date, last: date) -> dict[str, int]:
-    """Reports, cases, blocks, unblocks and declines in the period, from the rollup."""
-    rows = (
-        DailyCount.objects.filter(metric__in=TOTALED, dimension="", day__gte=first, day__lte=last)
-        .values("metric")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
-    found = {row["metric"]: row["n"] for row in rows}
-    return {str(metric): found.get(metric, 0) for metric in TOTALED}
+    rows = DailyCount.objects.filter(
+        metric__in=TOTALED, dimension__in={"", by}, day__gte=first, day__lte=last
+    ).values_list("metric", "dimension", "day", "value", "count")
+    counts: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for metric, dimension, day, value, count in rows:
+        counts.setdefault((metric, dimension), {}).setdefault(value, [0] * len(days))[index[day]] += count
+    return PeriodCounts(days=days, by=by, counts=counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,14 +252,18 @@ def time_to_decision(first: date, last: date) -> TimeToDecision:
 
 
 def time_to_decision_of(first: date, last: date, state: RollupState) -> TimeToDecision:
-    """time_to_decision() as of the rollup's last refresh, which stored the default period's (the
-    last 30 days); another period's is computed once per refresh and cached. At a million reports
-    a quarter's percentiles take half a second: they change only with the rollup."""
-    stored = state.times or {}
-    if stored.get("period") == [first.isoformat(), last.isoformat()]:
-        return TimeToDecision.from_json(stored["times"])
+    """time_to_decision() as of the rollup's last refresh, which stored those of the preset periods
+    (the last 7, 30 and 90 days); another period's is computed once per refresh and cached. At a
+    million reports a quarter's percentiles take half a second: they change only with the rollup."""
+    stored = (state.times or {}).get(f"{first}:{last}")
+    if stored is not None:
+        return TimeToDecision.from_json(stored)
     key = f"abusedesk:transparency:times:{first}:{last}:{state.refreshed_at.timestamp() if state.refreshed_at else 0}"
-    return cache.get_or_set(key, lambda: time_to_decision(first, last), timeout=3600)
+    found: TimeToDecision | None = cache.get(key)
+    if found is None:
+        found = time_to_decision(first, last)
+        cache.set(key, found, timeout=3600)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import cast
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet
 from django.db.models.functions import TruncDate
@@ -48,12 +50,13 @@ from django.utils import timezone
 
 from moderation.models import AuditAction, AuditEntry, DailyCount, Decision, FirstDecision, RollupState
 from moderation.transparency import figures, queries
-from moderation.transparency.forms import default_period
+from moderation.transparency.forms import PRESET_DAYS, last_days
 from reports.models import Case, Entity, Report, ReportEntity
 
 # Longer than any transaction that changes what is counted can take to commit after it stamped
-# its rows (the q-cluster kills a task after 2 minutes), so nothing falls between two refreshes.
-MARGIN = timedelta(minutes=10)
+# its rows, so nothing falls between two refreshes: intake's batches are the longest, and the
+# q-cluster kills a task after its timeout.
+MARGIN = timedelta(seconds=cast(int, settings.Q_CLUSTER["timeout"]) + 60)
 BATCH = 2000
 # Actions after which a case's earlier reports count under another category or case.
 REATTRIBUTING = (
@@ -221,10 +224,9 @@ def refresh(*, rebuild: bool = False) -> RefreshResult:
         state.days_recomputed = len(changes.all_days)
         state.cases_recomputed = cases
         state.backlog = queries.backlog_snapshot(started)
-        first, last = default_period()
         state.times = {
-            "period": [first.isoformat(), last.isoformat()],
-            "times": queries.time_to_decision(first, last).as_json(),
+            f"{first}:{last}": queries.time_to_decision(first, last).as_json()
+            for first, last in (last_days(days) for days in PRESET_DAYS)
         }
         state.save(update_fields=["refreshed_at", "days_recomputed", "cases_recomputed", "backlog", "times"])
     by_group = {group: len(days) for group, days in changes.days.items()}

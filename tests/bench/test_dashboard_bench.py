@@ -42,6 +42,6 @@ def test_the_rollup_counts_the_backfilled_decisions(seeded: None) -> None:
     first = Decision.objects.order_by("created_at").first()
     last = Decision.objects.order_by("created_at").last()
     assert first is not None and last is not None
-    totals = queries.totals(first.created_at.date(), last.created_at.date())
+    totals = queries.period_counts(first.created_at.date(), last.created_at.date()).totals()
     assert totals["blocks"] == Decision.objects.filter(kind=Decision.Kind.BLOCK).count()
     assert totals["declines"] == Decision.objects.filter(kind=Decision.Kind.DECLINE).count()

@@ -114,3 +114,9 @@ def test_dashboard_form_shows_the_default_period(as_history_lead: Client) -> Non
     assert 'name="since" value="2026-02-03"' in html and 'name="until" value="2026-03-04"' in html
     context: Any = as_history_lead.get("/dashboard/", {"until": "2026-03-03"}).context
     assert (context["first"].isoformat(), context["last"].isoformat()) == ("2026-02-02", "2026-03-03")
+
+
+def test_dashboard_offers_the_preset_periods(as_history_lead: Client) -> None:
+    html = as_history_lead.get("/dashboard/", {"by": "language"}).content.decode()
+    assert '<a href="?since=2026-02-26&amp;until=2026-03-04&amp;by=language">last 7 days</a>' in html
+    assert "since=2025-12-05&amp;until=2026-03-04" in html

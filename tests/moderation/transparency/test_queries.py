@@ -23,7 +23,7 @@ def rolled_up(history: History) -> History:
 
 
 def test_reports_per_day_by_category(rolled_up: History) -> None:
-    series = queries.daily_series("reports", "category", D1, D3)
+    series = queries.period_counts(D1, D3, "category").series("reports")
     assert series.days == [D1, D2, D3]
     # Day 1: dora's report went to Y with the merge (spam), eve's case was set to spam.
     assert series.counts == {"spam": [2, 1, 0], "terrorism": [3, 0, 0], "": [0, 1, 0], "illegal_goods": [1, 0, 0]}
@@ -31,11 +31,11 @@ def test_reports_per_day_by_category(rolled_up: History) -> None:
 
 
 def test_follow_ups_and_automatic_mail_are_not_reports(rolled_up: History) -> None:
-    assert queries.totals(D2, D2)["reports"] == 2
+    assert queries.period_counts(D2, D2).totals()["reports"] == 2
 
 
 def test_reports_per_day_by_language(rolled_up: History) -> None:
-    assert queries.daily_series("reports", "language", D1, D3).counts == {
+    assert queries.period_counts(D1, D3, "language").series("reports").counts == {
         "en": [4, 1, 0],
         "de": [1, 0, 0],
         "es": [0, 1, 0],
@@ -44,16 +44,16 @@ def test_reports_per_day_by_language(rolled_up: History) -> None:
 
 
 def test_reports_by_kind_count_a_report_under_each_kind_it_names(rolled_up: History) -> None:
-    series = queries.daily_series("reports", "kind", D1, D3)
+    series = queries.period_counts(D1, D3, "kind").series("reports")
     # The flagger's German report names a sticker set and a channel; eve's names nothing.
     assert series.counts == {"channel_or_group": [4, 2, 0], "": [1, 0, 0], "bot": [1, 0, 0], "sticker_set": [1, 0, 0]}
-    assert queries.daily_totals("reports", D1, D3) == [6, 2, 0]
+    assert queries.period_counts(D1, D3).per_day("reports") == [6, 2, 0]
 
 
 def test_cases_per_day_leave_out_a_case_merged_into_another(rolled_up: History) -> None:
-    assert queries.daily_totals("cases", D1, D3) == [4, 2, 0]
-    assert queries.daily_series("cases", "language", D1, D3).counts == {"en": [3, 2, 0], "de": [1, 0, 0]}
-    assert queries.daily_series("cases", "kind", D1, D3).counts == {
+    assert queries.period_counts(D1, D3).per_day("cases") == [4, 2, 0]
+    assert queries.period_counts(D1, D3, "language").series("cases").counts == {"en": [3, 2, 0], "de": [1, 0, 0]}
+    assert queries.period_counts(D1, D3, "kind").series("cases").counts == {
         "channel_or_group": [2, 2, 0],
         "": [1, 0, 0],
         "bot": [1, 0, 0],
@@ -62,23 +62,35 @@ def test_cases_per_day_leave_out_a_case_merged_into_another(rolled_up: History) 
 
 
 def test_blocks_per_day_by_category_and_kind(rolled_up: History) -> None:
-    assert queries.daily_series("blocks", "category", D1, D3).counts == {
+    assert queries.period_counts(D1, D3, "category").series("blocks").counts == {
         "terrorism": [1, 0, 2],
         "illegal_goods": [0, 1, 0],
         "spam": [0, 1, 0],
     }
-    assert queries.daily_series("blocks", "kind", D1, D3).counts == {
+    assert queries.period_counts(D1, D3, "kind").series("blocks").counts == {
         "channel_or_group": [1, 1, 1],
         "bot": [0, 1, 0],
         "sticker_set": [0, 0, 1],
     }
     # Y's first report is dora's (English) since the merge; C3's is the flagger's German one.
-    assert queries.daily_series("blocks", "language", D1, D3).counts == {"en": [1, 2, 0], "de": [0, 0, 2]}
+    assert queries.period_counts(D1, D3, "language").series("blocks").counts == {"en": [1, 2, 0], "de": [0, 0, 2]}
 
 
 def test_totals_of_a_period(rolled_up: History) -> None:
-    assert queries.totals(D1, D3) == {"reports": 8, "cases": 6, "blocks": 5, "unblocks": 1, "declines": 1}
-    assert queries.totals(D3, D3) == {"reports": 0, "cases": 0, "blocks": 2, "unblocks": 1, "declines": 0}
+    assert queries.period_counts(D1, D3).totals() == {
+        "reports": 8,
+        "cases": 6,
+        "blocks": 5,
+        "unblocks": 1,
+        "declines": 1,
+    }
+    assert queries.period_counts(D3, D3).totals() == {
+        "reports": 0,
+        "cases": 0,
+        "blocks": 2,
+        "unblocks": 1,
+        "declines": 0,
+    }
 
 
 def test_time_to_decision_median_and_p90(rolled_up: History) -> None:
@@ -98,12 +110,12 @@ def test_time_to_decision_of_an_even_count_is_the_mean_of_the_middle_two(rolled_
     assert queries.time_to_decision(D1, D2).overall == Durations(4, 23.5 * HOUR, 30 * HOUR)
 
 
-def test_the_refresh_keeps_the_default_periods_times_and_others_are_cached(
+def test_the_refresh_keeps_the_preset_periods_times_and_others_are_cached(
     rolled_up: History, django_assert_num_queries: Any
 ) -> None:
     state = rollup.current()
     month = date(2026, 2, 3)
-    assert state.times["period"] == ["2026-02-03", "2026-03-04"]
+    assert list(state.times) == ["2026-02-26:2026-03-04", "2026-02-03:2026-03-04", "2025-12-05:2026-03-04"]
     with django_assert_num_queries(0):
         stored = queries.time_to_decision_of(month, D3, state)
     assert stored == queries.time_to_decision(month, D3)
@@ -168,7 +180,7 @@ def test_days_are_those_of_the_desk_time_zone(history: History) -> None:
         # UTC+14: day 1's notices of 08:00 and 09:00 UTC stay on the 2nd, those from 10:00 UTC
         # on are on the 3rd, with carlos's (08:00 UTC on the 3rd); omar's (15:00 UTC) is on the 4th.
         rollup.refresh(rebuild=True)
-        assert queries.daily_series("reports", "category", D1, D3).per_day == [2, 5, 1]
+        assert queries.period_counts(D1, D3, "category").series("reports").per_day == [2, 5, 1]
 
 
 def test_durations_of_nothing_are_unknown() -> None:

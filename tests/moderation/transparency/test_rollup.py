@@ -66,7 +66,16 @@ def test_a_category_set_later_moves_old_reports(history: History, clock: Clock) 
     do_change_case_category(history.case("C7"), category=PolicyCategory.FRAUD, actor=Actor(history.mod1))
     result = refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
     assert result.days == 1
-    assert queries.daily_series("reports", "category", D2, D2).counts == {"fraud": [1], "spam": [1]}
+    assert queries.period_counts(D2, D2, "category").series("reports").counts == {"fraud": [1], "spam": [1]}
+
+
+def test_a_change_stamped_before_a_refresh_but_committed_after_it_is_not_lost(history: History, clock: Clock) -> None:
+    rollup.refresh()
+    # A transaction that began a minute before that refresh and committed after it looks like this.
+    clock.at(NOW - timedelta(minutes=1))
+    do_change_case_category(history.case("C7"), category=PolicyCategory.FRAUD, actor=Actor(history.mod1))
+    refresh_at(clock, NOW + timedelta(minutes=5))
+    assert queries.period_counts(D2, D2, "category").series("reports").counts == {"fraud": [1], "spam": [1]}
 
 
 def test_a_merge_after_a_refresh_moves_reports_cases_and_the_time_to_decision(history: History, clock: Clock) -> None:
@@ -75,8 +84,8 @@ def test_a_merge_after_a_refresh_moves_reports_cases_and_the_time_to_decision(hi
     # C7 (opened on day 2) into C1 (day 1, reopened): one case less on day 2, omar's notice is terrorism now.
     do_merge_cases(history.case("C7"), into=history.case("C1"), actor=Actor(history.mod1))
     refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
-    assert queries.daily_totals("cases", D1, D3) == [4, 1, 0]
-    assert queries.daily_series("reports", "category", D2, D2).counts == {"spam": [1], "terrorism": [1]}
+    assert queries.period_counts(D1, D3).per_day("cases") == [4, 1, 0]
+    assert queries.period_counts(D2, D2, "category").series("reports").counts == {"spam": [1], "terrorism": [1]}
 
 
 def test_marking_a_flagger_untrusted_changes_the_source_of_their_old_notices(history: History, clock: Clock) -> None:
@@ -104,10 +113,10 @@ def test_a_mail_processed_days_late_counts_on_the_day_it_arrived(history: Histor
     clock.at(NOW + timedelta(hours=1))
     assert do_process_inbound(stored.message.pk).report.case_id == history.cases["C7"].pk
     result = refresh_at(clock, NOW + timedelta(hours=1, minutes=5))
-    assert queries.daily_totals("reports", D1, D3) == [7, 2, 0]
-    assert queries.daily_series("reports", "category", D1, D1).counts[""] == [1]
+    assert queries.period_counts(D1, D3).per_day("reports") == [7, 2, 0]
+    assert queries.period_counts(D1, D1, "category").series("reports").counts[""] == [1]
     # C7's own day is recomputed (its first report is the late one now), and nothing else.
-    assert (result.days, queries.daily_totals("cases", D1, D3)) == (2, [4, 2, 0])
+    assert (result.days, queries.period_counts(D1, D3).per_day("cases")) == (2, [4, 2, 0])
 
 
 def test_incremental_refreshes_end_where_a_rebuild_starts(
