@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 WIDTH, HEIGHT = 960, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 8, 10, 28
@@ -71,7 +72,8 @@ def stacked_bars(
     if rest:
         shown.append((OTHER, [sum(counts[i] for _value, counts in rest) for i in range(columns)]))
     css = {value: "series-other" if value == OTHER else f"series-{n}" for n, (value, _c) in enumerate(shown)}
-    names = {value: label_of.get(value, value) for value, _c in shown} | {OTHER: "other"}
+    # Not "other": that is a policy category's name too.
+    names = {value: label_of.get(value, value) for value, _c in shown} | {OTHER: str(_("all the rest"))}
     stacks = [sum(counts[i] for _value, counts in shown) for i in range(columns)]
     top = nice_ceiling(max(stacks, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -93,10 +95,10 @@ def stacked_bars(
             count = int(counts[i])
             if count:
                 y = _number(TOP + plot_h * (1 - (base + count) / top))
-                title = escape(f"{x_label}: {names[value]} {count}")
+                tip = escape(f"{x_label}: {names[value]} {count}")
                 marks.append(
                     f'<rect class="{css[value]}" x="{x}" y="{y}" width="{_number(bar_w)}" '
-                    f'height="{_number(plot_h * count / top)}"><title>{title}</title></rect>'
+                    f'height="{_number(plot_h * count / top)}"><title>{tip}</title></rect>'
                 )
                 base += count
     every = max(1, math.ceil(columns / MAX_X_LABELS))

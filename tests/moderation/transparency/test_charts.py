@@ -26,7 +26,8 @@ def test_nice_ceiling() -> None:
 
 
 def test_bars_stack_and_scale_to_the_tallest_day() -> None:
-    chart = stacked_bars("t", ["a", "b"], [("x", [3, 1]), ("y", [1, 0])], label_of={"x": "Ex"})
+    chart = stacked_bars("Reports per day", ["a", "b"], [("x", [3, 1]), ("y", [1, 0])], label_of={"x": "Ex"})
+    assert chart.title == "Reports per day"
     rects = re.findall(
         r'<rect class="(series-\d)" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)">', chart.marks
     )
@@ -42,7 +43,7 @@ def test_bars_stack_and_scale_to_the_tallest_day() -> None:
 def test_series_beyond_the_limit_are_drawn_as_other() -> None:
     series = [(f"s{n}", [10 - n]) for n in range(MAX_SERIES + 2)]
     chart = stacked_bars("t", ["d"], series, label_of={})
-    assert [item.label for item in chart.legend][-1] == "other"
+    assert [item.label for item in chart.legend][-1] == "all the rest"
     assert chart.legend[-1].total == (10 - MAX_SERIES) + (10 - MAX_SERIES - 1)
     assert len(chart.legend) == MAX_SERIES + 1
 

@@ -36,6 +36,7 @@ def test_dashboard_shows_the_period_figures_to_a_lead(as_history_lead: Client) -
     assert [row.username for row in context["moderators"]] == ["mod1", "mod2", "lena"]
     html = response.content.decode()
     assert html.count("<svg viewBox=") == 3
+    assert "<h2>Reports per day <span" in html and "<h2>Blocks per day <span" in html
     assert "<title>03-02: terrorism / violent extremism 3</title>" in html
     assert '<td class="num">6</td>' in html
 
