@@ -115,7 +115,7 @@ def test_the_refresh_keeps_the_preset_periods_times_and_others_are_cached(
 ) -> None:
     state = rollup.current()
     month = date(2026, 2, 3)
-    assert list(state.times) == ["2026-02-26:2026-03-04", "2026-02-03:2026-03-04", "2025-12-05:2026-03-04"]
+    assert set(state.times) == {"2026-02-26:2026-03-04", "2026-02-03:2026-03-04", "2025-12-05:2026-03-04"}
     with django_assert_num_queries(0):
         stored = queries.time_to_decision_of(month, D3, state)
     assert stored == queries.time_to_decision(month, D3)
