@@ -9,7 +9,7 @@ intake refines an entity first named as "@name" once a link shows its kind. A co
 the time would keep the old answer; recomputing each day any of these touched, from the source
 tables, gives the answer a query over the whole history would give.
 
-`refresh()` runs every 5 minutes (a django-q2 schedule, migration 0014) and from
+`refresh()` runs every 5 minutes (a django-q2 schedule, migration 0015) and from
 `manage.py transparency_rollup`. It looks at what changed since the previous refresh began, less
 a margin, through what the desk records anyway, and recomputes each of three groups of figures
 (figures.GROUPS) only for the days whose figures of that group can have changed:

@@ -22,7 +22,7 @@ def remove_schedule(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('moderation', '0013_audit_anchor_schedule'),
+        ('moderation', '0014_known_content'),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
         ('reports', '0006_report_verification_and_quarantine'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
